@@ -1,0 +1,1 @@
+"""The delivery pipeline: config -> test -> image -> push -> deploy."""

@@ -1,0 +1,91 @@
+"""The Invoke executor of the pipeline: hands parameters down to pre-tasks, maps errors to exits.
+
+Invoke runs pre-tasks without arguments. ``inv deploy --account=prod`` must reach ``push``
+(each account may have its own registry), so a pre-task receives every parameter of the task
+that required it which it also declares. Calls are then de-duplicated as Invoke does, so
+``test`` and ``image`` run once however many accounts a call names.
+
+Before any task runs, every planned call's ``preflight`` check runs (see ``preflight``), so
+bad input (an unknown account, a missing approval) fails before anything is tested, built,
+pushed or deployed.
+
+This is also the one place where ``GheBackupError`` becomes a one-line message and a named
+exit code (a traceback only with ``inv --debug`` or ``GHE_BACKUP_DEBUG=1``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+import traceback
+from typing import Any, Callable
+
+from invoke import Call, Executor, Task
+from invoke.exceptions import Exit
+
+from ghe_backup.errors import GheBackupError
+
+
+def preflight(check: Callable[..., None]) -> Callable[[Task], Task]:
+    """Attach an input check to a task; it gets ``(config, **call_kwargs)`` before anything runs."""
+
+    def attach(t: Task) -> Task:
+        t.preflight = check  # type: ignore[attr-defined]
+        return t
+
+    return attach
+
+
+def task_parameters(task: Task) -> set[str]:
+    """The keyword parameters a task declares (its context argument excluded)."""
+    names = list(inspect.signature(task.body).parameters)
+    return set(names[1:])
+
+
+def hand_down(pre: Call, kwargs: dict[str, Any]) -> Call:
+    """A copy of the pre-task call with the parameters it shares with its requirer."""
+    accepted = task_parameters(pre.task)
+    shared = {k: v for k, v in kwargs.items() if k in accepted and k not in pre.kwargs}
+    return Call(pre.task, args=pre.args, kwargs={**pre.kwargs, **shared}, called_as=pre.called_as)
+
+
+class PipelineExecutor(Executor):
+    def expand_calls(self, calls: list[Call]) -> list[Call]:
+        expanded: list[Call] = []
+        for call in calls:
+            if isinstance(call, Task):
+                call = Call(call)
+            pre = [hand_down(Call(p) if isinstance(p, Task) else p, call.kwargs) for p in call.pre]
+            post = [Call(p) if isinstance(p, Task) else p for p in call.post]
+            expanded.extend(self.expand_calls(pre))
+            expanded.append(call)
+            expanded.extend(self.expand_calls(post))
+        return expanded
+
+    def execute(self, *tasks: Any) -> dict[Task, Any]:
+        try:
+            self.run_preflight(self.dedupe(self.expand_calls(self.normalize(tasks))))
+            return super().execute(*tasks)
+        except GheBackupError as err:
+            if self._debug():
+                traceback.print_exc()
+            print(f"error: {err}", file=sys.stderr, flush=True)
+            raise Exit(code=int(err.exit_code)) from None
+        except KeyboardInterrupt:
+            print("error: interrupted", file=sys.stderr, flush=True)
+            raise Exit(code=130) from None
+
+    def run_preflight(self, calls: list[Call]) -> None:
+        for call in calls:
+            check = getattr(call.task, "preflight", None)
+            if check is not None:
+                check(self.config, **call.kwargs)
+
+    def _debug(self) -> bool:
+        if os.environ.get("GHE_BACKUP_DEBUG") or os.environ.get("INVOKE_DEBUG"):
+            return True
+        try:
+            return bool(self.core[0].args.debug.value)
+        except (IndexError, AttributeError, KeyError):
+            return False

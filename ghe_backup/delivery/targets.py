@@ -1,0 +1,41 @@
+"""Which accounts a task acts on, and where: the real account or the local sandbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ghe_backup.delivery.config import REPO_ROOT, AccountConfig, select_accounts
+
+
+def use_sandbox(flag: bool | None, config: Any) -> bool:
+    """The --sandbox flag if given, else Invoke config ``ghe.sandbox`` (env INVOKE_GHE_SANDBOX)."""
+    if flag is not None:
+        return bool(flag)
+    try:
+        return bool(config.ghe.sandbox)
+    except AttributeError:
+        return False
+
+
+def resolve_targets(names: list[str] | str | None, sandbox: bool, root: Path = REPO_ROOT) -> list[AccountConfig]:
+    """The named accounts; with ``sandbox``, re-targeted at the sandbox's endpoints only."""
+    accounts = select_accounts(names, root)
+    if not sandbox:
+        return accounts
+    from ghe_backup import sandbox as sandbox_module  # the sandbox is only needed when asked for
+
+    endpoints = sandbox_module.endpoints(root)
+    return [
+        account.retarget(
+            registry=endpoints["registry"],
+            aws_endpoint=endpoints.get("aws_endpoint"),
+            lizzy_url=endpoints.get("lizzy", {}).get(account.name, account.settings.lizzy_url),
+        )
+        for account in accounts
+    ]
+
+
+def check_targets(config: Any, account: list[str] | None = None, sandbox: bool | None = None, **_: Any) -> None:
+    """Preflight for tasks taking --account: names known, config valid, sandbox up if asked."""
+    resolve_targets(account, use_sandbox(sandbox, config))

@@ -1,0 +1,56 @@
+"""User-facing errors and the exit codes they map to.
+
+Every failure a user can cause or meet derives from ``GheBackupError``; the mapping to a
+process exit code happens once, at the edge (the Invoke executor and ``python -m ghe_backup``).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILED = 1  # a stage, a build, a push or a deployment failed
+    BAD_INPUT = 2  # bad flags, bad config, refused before anything changed
+    UNREACHABLE = 3  # infrastructure (engine, registry, agent, AWS) could not be reached
+
+
+class GheBackupError(Exception):
+    """Base of every error shown to users as one line, without a traceback."""
+
+    exit_code: ExitCode = ExitCode.FAILED
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ConfigError(GheBackupError):
+    """Bad configuration or bad input: nothing was built, pushed or deployed."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+
+class UsageError(ConfigError):
+    """Bad command-line input."""
+
+
+class StageFailed(GheBackupError):
+    """A pipeline stage ran and failed."""
+
+    exit_code = ExitCode.FAILED
+
+
+class NotBuiltYet(StageFailed):
+    """A stage that a later issue implements: fail loudly, never pretend success."""
+
+
+class Unreachable(GheBackupError):
+    """An engine, registry, agent or AWS endpoint could not be reached."""
+
+    exit_code = ExitCode.UNREACHABLE

@@ -1,0 +1,78 @@
+"""ghe-backup's pipeline: test -> image -> push -> deploy[account], plus the local sandbox.
+
+Each task parses its flags, loads config and calls one function in ``ghe_backup``.
+Exit codes: 0 success, 1 a stage or deployment failed, 2 bad input or config,
+3 infrastructure unreachable (see docs/operations.md).
+"""
+
+from invoke import Collection, task
+
+from ghe_backup.delivery import config as config_module
+from ghe_backup.delivery import deploy as deploy_module
+from ghe_backup.delivery import image as image_module
+from ghe_backup.delivery import push as push_module
+from ghe_backup.delivery import approval, render, testing
+from ghe_backup.delivery.executor import preflight
+from ghe_backup.delivery.secrets import redact_data
+from ghe_backup.delivery.targets import check_targets, resolve_targets, use_sandbox
+
+ROOT = config_module.REPO_ROOT
+ACCOUNT_HELP = "account name from config/accounts/ (repeat for several accounts)"
+SANDBOX_HELP = "target the local sandbox instead of the real account (or set INVOKE_GHE_SANDBOX=1)"
+JSON_HELP = "print the result as JSON"
+
+
+@task
+def test(c):
+    """Run the fast unit tests: the pipeline's gate (no sandbox needed)."""
+    testing.run_unit_tests(ROOT)
+
+
+@task(pre=[test], help={"sandbox": "build on the sandbox's locally made base image"})
+def image(c, sandbox=None):
+    """Build the ghe-backup image, tagged by content, and smoke-test it."""
+    image_module.build_image(ROOT, sandbox=use_sandbox(sandbox, c.config), config=c.config)
+
+
+@preflight(check_targets)
+@task(pre=[image], iterable=["account"], help={"account": ACCOUNT_HELP, "sandbox": SANDBOX_HELP})
+def push(c, account, sandbox=None):
+    """Push the image to each account's registry (uploads only what changed)."""
+    targets = resolve_targets(account, use_sandbox(sandbox, c.config), ROOT)
+    push_module.push_image(ROOT, targets, config=c.config)
+
+
+@preflight(approval.check_deploy)
+@task(
+    pre=[push],
+    iterable=["account"],
+    help={"account": ACCOUNT_HELP, "sandbox": SANDBOX_HELP, "yes": "approve without asking (CI, after its own approval)"},
+)
+def deploy(c, account, sandbox=None, yes=False):
+    """Deploy the pushed image to each account (test, image and push run first)."""
+    targets = resolve_targets(account, use_sandbox(sandbox, c.config), ROOT)
+    deploy_module.deploy_accounts(ROOT, targets, assume_yes=yes, config=c.config)
+
+
+@task(help={"json": JSON_HELP})
+def accounts(c, json=False):
+    """List the configured accounts: name, id, region, deployer, approval."""
+    settings = [a.settings for a in config_module.load_accounts(ROOT).values()]
+    if json:
+        return render.print_json([{k: getattr(s, k) for k in ("name", "account_id", "region", "deployer", "approval")} for s in settings])
+    rows = [(s.name, s.account_id, s.region, s.deployer, "required" if s.approval else "no") for s in settings]
+    render.print_table(("account", "id", "region", "deployer", "approval"), rows)
+
+
+@task(name="config", help={"account": "account name", "origins": "show where each value came from", "json": JSON_HELP})
+def show_config(c, account, origins=False, json=False):
+    """Show the account's merged senza definition (secrets redacted)."""
+    [target] = resolve_targets(account, False, ROOT)
+    if origins:
+        return render.print_origins(target.merged, json=json)
+    definition = redact_data(target.definition)
+    render.print_json(definition) if json else render.print_yaml(definition)
+
+
+ns = Collection(test, image, push, deploy, accounts, show_config)
+ns.configure({"ghe": {"sandbox": False}})
