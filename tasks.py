@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 a stage or deployment failed, 2 bad input or config,
 
 from invoke import Collection, task
 
+from ghe_backup import sandbox
 from ghe_backup.delivery import config as config_module
 from ghe_backup.delivery import deploy as deploy_module
 from ghe_backup.delivery import image as image_module
@@ -14,6 +15,7 @@ from ghe_backup.delivery import push as push_module
 from ghe_backup.delivery import approval, render, testing
 from ghe_backup.delivery.executor import preflight
 from ghe_backup.delivery.secrets import redact_data
+from ghe_backup.sandbox import aws as sandbox_aws
 from ghe_backup.delivery.targets import check_targets, resolve_targets, use_sandbox
 
 ROOT = config_module.REPO_ROOT
@@ -74,5 +76,31 @@ def show_config(c, account, origins=False, json=False):
     render.print_json(definition) if json else render.print_yaml(definition)
 
 
+@task(name="up")
+def sandbox_up(c):
+    """Start the local sandbox (engine, registry, emulated AWS accounts, Lizzy agents)."""
+    render.print_sandbox(sandbox.up(ROOT))
+
+
+@task(name="down")
+def sandbox_down(c):
+    """Stop what sandbox.up started (recorded pids); data and images are kept."""
+    render.print_sandbox(sandbox.down(ROOT))
+
+
+@task(name="status", help={"json": JSON_HELP})
+def sandbox_status(c, json=False):
+    """Show the sandbox's endpoints and which components run."""
+    current = sandbox.status(ROOT)
+    render.print_json(current) if json else render.print_sandbox(current)
+
+
+@task(name="publish-taupage", help={"date": "AMI date as YYYYMMDD (default: today)"})
+def sandbox_publish_taupage(c, date=None):
+    """Publish a newer Taupage AMI in every sandbox account."""
+    render.print_json(sandbox_aws.publish_taupage(ROOT, date=date))
+
+
 ns = Collection(test, image, push, deploy, accounts, show_config)
+ns.add_collection(Collection("sandbox", sandbox_up, sandbox_down, sandbox_status, sandbox_publish_taupage))
 ns.configure({"ghe": {"sandbox": False}})

@@ -65,3 +65,13 @@ def print_origins(merged: Any, *, json: bool = False) -> None:
     if json:
         return print_json([{"key": k, "value": v, "source": s} for k, v, s in rows])
     print_table(("key", "value", "from"), rows)
+
+
+def print_sandbox(current: dict[str, Any]) -> None:
+    rows = [(name, "up" if ok else "down") for name, ok in current.get("components", {}).items()]
+    print_table(("component", "state"), rows, title="sandbox")
+    for key in ("registry", "aws_endpoint", "token_env"):
+        if current.get(key):
+            info(f"{key:<13} {current[key]}")
+    for account, url in current.get("lizzy", {}).items():
+        info(f"lizzy[{account}] {url}")

@@ -1,0 +1,23 @@
+"""Sandbox component: aws (not implemented yet)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ghe_backup.errors import NotBuiltYet
+
+
+def start(state: Any) -> None:
+    raise NotBuiltYet("sandbox component 'aws' is not implemented yet")
+
+
+def stop(state: Any) -> None:
+    return None
+
+
+def is_up(state: Any) -> bool:
+    return False
+
+
+def publish_taupage(root: Any, date: str | None = None) -> Any:
+    raise NotBuiltYet("publishing a Taupage AMI is not implemented yet")
