@@ -1,0 +1,118 @@
+"""The ``ghe-backup`` command line: one subcommand per job of the container's program.
+
+Each command reads the settings from the environment, calls one function and returns an
+exit code; errors propagate as ``GheBackupError`` to ``ghe_backup.__main__.main``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+
+from ghe_backup import __version__
+from ghe_backup.errors import ExitCode, StageFailed, Unreachable
+
+from .backup_config import render_backup_config, write_backup_config
+from .entrypoint import run_service
+from .hygiene import run_hygiene
+from .runner import BackupRunner
+from .schedule import next_run, parse_schedule
+from .settings import load_settings
+from .sshkey import install_ssh_key
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return run_service(load_settings())
+
+
+def cmd_backup_once(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    write_backup_config(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    runner = BackupRunner(settings)
+    signal.signal(signal.SIGTERM, lambda *_: runner.terminate())
+    outcome = runner.run_once()
+    if outcome.result in ("failed", "terminated"):
+        raise StageFailed(f"backup {outcome.result} with exit code {outcome.exit_code}",
+                          hint="see the backup_output log lines above")
+    return ExitCode.OK
+
+
+def cmd_decrypt_key(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    overrides = {"replace_ssh_key": settings.replace_ssh_key or args.replace}
+    install_ssh_key(settings.__class__(**{**settings.__dict__, **overrides}))
+    return ExitCode.OK
+
+
+def cmd_render_config(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if args.stdout:
+        sys.stdout.write(render_backup_config(settings))
+    else:
+        write_backup_config(settings)
+        print(settings.backup_config_path)
+    return ExitCode.OK
+
+
+def cmd_hygiene(args: argparse.Namespace) -> int:
+    s = load_settings()
+    run_hygiene(s.data_dir, s.lock_path, stale_marker_age=s.stale_marker_age,
+                stalled_snapshot_age=s.stalled_snapshot_age)
+    return ExitCode.OK
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    expression = parse_schedule(load_settings().schedule)
+    due = datetime.now(timezone.utc)
+    for _ in range(args.count):
+        due = next_run(expression, due)
+        print(due.isoformat())
+    return ExitCode.OK
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    url = args.url or f"http://127.0.0.1:{load_settings().health_port}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as response:
+            print(response.read().decode())
+            return ExitCode.OK
+    except urllib.error.HTTPError as err:
+        print(err.read().decode())
+        return ExitCode.FAILED
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        raise Unreachable(f"health endpoint {url} did not answer: {reason}",
+                          hint="is 'ghe-backup run' running? check HEALTH_PORT") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ghe-backup", description="GitHub Enterprise backup service.")
+    parser.add_argument("--version", action="version", version=f"ghe-backup {__version__}")
+    parser.add_argument("--debug", action="store_true", help="debug logs and tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(func=func)
+        return sub
+
+    add("run", cmd_run, "Run the service: key, config, hygiene, then scheduled backups and /health.")
+    add("backup-once", cmd_backup_once, "Run one backup now (skipped if one is running).")
+    add("decrypt-key", cmd_decrypt_key, "Decrypt the SSH key with KMS and install it.").add_argument(
+        "--replace", action="store_true", help="replace an existing key file")
+    add("render-config", cmd_render_config, "Write backup-utils' backup.config.").add_argument(
+        "--stdout", action="store_true", help="print it instead of writing GHE_BACKUP_CONFIG")
+    add("hygiene", cmd_hygiene, "Remove stale in-progress markers and stalled snapshots.")
+    add("schedule", cmd_schedule, "Print the next due times of BACKUP_SCHEDULE (UTC).").add_argument(
+        "--count", type=int, default=5, help="how many due times")
+    health = add("health", cmd_health, "Query /health; exit 0 if healthy, 1 if not, 3 if no answer.")
+    health.add_argument("--url", help="default http://127.0.0.1:$HEALTH_PORT/health")
+    health.add_argument("--timeout", type=float, default=5.0)
+    return parser

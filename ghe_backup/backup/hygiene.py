@@ -1,0 +1,77 @@
+"""Clean up what interrupted backups leave in ``GHE_DATA_DIR``.
+
+Two things go, nothing else: an ``in-progress`` marker older than ``STALE_MARKER_AGE`` while
+no backup holds the lock (backup-utils refuses to start while it exists), and snapshot
+directories still marked ``incomplete`` that are older than ``STALLED_SNAPSHOT_AGE``. Complete
+snapshots are never touched: backup-utils prunes those to ``GHE_NUM_SNAPSHOTS`` itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .lock import BackupLock
+from .logs import log_event
+from .snapshots import IN_PROGRESS, INCOMPLETE, list_snapshots
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class HygieneReport:
+    removed_marker: bool = False
+    removed_snapshots: list[str] = field(default_factory=list)
+    skipped_reason: str | None = None
+
+
+def clean_data_dir(
+    data_dir: Path, *, now: float, stale_marker_age: float, stalled_snapshot_age: float
+) -> HygieneReport:
+    """Remove a stale marker and stalled snapshots; the caller must hold the backup lock."""
+    report = HygieneReport()
+    marker = data_dir / IN_PROGRESS
+    try:
+        marker_age = now - marker.lstat().st_mtime
+    except FileNotFoundError:
+        marker_age = None
+    if marker_age is not None and marker_age > stale_marker_age:
+        marker.unlink(missing_ok=True)
+        report.removed_marker = True
+        log_event(log, "stale_marker_removed", path=str(marker), age_seconds=round(marker_age))
+    for snapshot in list_snapshots(data_dir):
+        if snapshot.complete:
+            continue
+        try:  # the newer of the directory and its marker: the run's last sign of life
+            last_touched = max(snapshot.path.stat().st_mtime, (snapshot.path / INCOMPLETE).stat().st_mtime)
+        except FileNotFoundError:
+            continue
+        age = now - last_touched
+        if age > stalled_snapshot_age:
+            shutil.rmtree(snapshot.path)
+            report.removed_snapshots.append(snapshot.name)
+            log_event(log, "stalled_snapshot_removed", snapshot=snapshot.name, age_seconds=round(age))
+    return report
+
+
+def run_hygiene(
+    data_dir: Path, lock_path: Path, *, stale_marker_age: float, stalled_snapshot_age: float,
+    now: float | None = None,
+) -> HygieneReport:
+    """Take the backup lock and clean up; skip (and say so) while a backup holds it."""
+    lock = BackupLock(lock_path)
+    if not lock.acquire():
+        log_event(log, "hygiene_skipped", reason="a backup holds the lock", lock=str(lock_path))
+        return HygieneReport(skipped_reason="a backup holds the lock")
+    try:
+        return clean_data_dir(
+            data_dir,
+            now=time.time() if now is None else now,
+            stale_marker_age=stale_marker_age,
+            stalled_snapshot_age=stalled_snapshot_age,
+        )
+    finally:
+        lock.release()

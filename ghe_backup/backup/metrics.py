@@ -1,0 +1,61 @@
+"""Render the backup status as Prometheus text exposition format (version 0.0.4).
+
+Samples without data (no run yet, no snapshot yet) are left out rather than faked as 0.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .health import BackupStatus, HealthReport
+
+PREFIX = "ghe_backup"
+
+
+def _family(name: str, kind: str, help_text: str, samples: list[tuple[dict[str, str], float]]) -> list[str]:
+    lines = [f"# HELP {PREFIX}_{name} {help_text}", f"# TYPE {PREFIX}_{name} {kind}"]
+    for labels, value in samples:
+        label_text = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        lines.append(f"{PREFIX}_{name}{{{label_text}}} {_number(value)}" if labels else f"{PREFIX}_{name} {_number(value)}")
+    return lines
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def render_metrics(status: "BackupStatus", report: "HealthReport") -> str:
+    """The /metrics body."""
+    lines: list[str] = []
+    newest = status.newest_complete
+    last = status.state.last_run
+    lines += _family("up", "gauge", "1 while the backup service answers.", [({}, 1)])
+    lines += _family("healthy", "gauge", "1 if /health reports healthy, else 0.", [({}, int(report.healthy))])
+    lines += _family(
+        "last_success_timestamp_seconds", "gauge",
+        "Start time (unix seconds) of the newest complete snapshot.",
+        [({}, newest.taken_at.timestamp())] if newest else [],
+    )
+    if last is not None:
+        lines += _family("last_run_timestamp_seconds", "gauge", "End time (unix seconds) of the last backup run.",
+                         [({}, last.finished_at)])
+        lines += _family("last_run_duration_seconds", "gauge", "Duration of the last backup run.",
+                         [({}, last.duration_seconds)])
+        lines += _family("last_run_exit_code", "gauge", "Exit code of backup-utils in the last run.",
+                         [({}, last.exit_code)])
+        lines += _family("last_run_success", "gauge", "1 if the last backup run succeeded, else 0.",
+                         [({}, int(last.result == "success"))])
+    lines += _family("runs_total", "counter", "Finished backup runs by result, kept on the data volume.",
+                     [({"result": r}, n) for r, n in sorted(status.state.runs_total.items())])
+    lines += _family("runs_skipped_total", "counter", "Backup starts skipped since this process started.",
+                     [({}, status.skipped_total)])
+    lines += _family("backup_running", "gauge", "1 while a backup holds the lock.", [({}, int(status.backup_running))])
+    lines += _family("snapshots_kept", "gauge", "Complete snapshots in GHE_DATA_DIR.", [({}, status.complete_count)])
+    lines += _family("snapshots_incomplete", "gauge", "Snapshots marked incomplete in GHE_DATA_DIR.",
+                     [({}, status.incomplete_count)])
+    if status.free_bytes is not None:
+        lines += _family("data_volume_free_bytes", "gauge", "Free bytes on the data volume.", [({}, status.free_bytes)])
+        lines += _family("data_volume_size_bytes", "gauge", "Size of the data volume in bytes.",
+                         [({}, status.total_bytes or 0)])
+    return "\n".join(lines) + "\n"

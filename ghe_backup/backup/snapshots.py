@@ -1,0 +1,60 @@
+"""Read backup-utils' snapshot layout in ``GHE_DATA_DIR``.
+
+backup-utils writes one directory per run, named by its start time (``20261127T080000``),
+touches ``incomplete`` inside it while running (and leaves it there when the run fails),
+keeps an ``in-progress`` file in the data directory while a run is live and points the
+``current`` symlink at the newest complete snapshot. Names are read as UTC: the container
+runs with ``TZ=UTC``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+SNAPSHOT_NAME = re.compile(r"^\d{8}T\d{6}$")
+IN_PROGRESS = "in-progress"
+INCOMPLETE = "incomplete"
+CURRENT = "current"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    name: str
+    path: Path
+    taken_at: datetime  # start time, from the directory name
+    complete: bool
+
+
+def snapshot_time(name: str) -> datetime:
+    """The UTC start time encoded in a snapshot directory name."""
+    return datetime.strptime(name, "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc)
+
+
+def snapshot_name(when: datetime) -> str:
+    """The directory name backup-utils gives a snapshot started at ``when`` (UTC)."""
+    return when.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S")
+
+
+def list_snapshots(data_dir: Path) -> list[Snapshot]:
+    """Snapshot directories in ``data_dir``, oldest first; other entries are ignored."""
+    if not data_dir.is_dir():
+        return []
+    found = []
+    for entry in data_dir.iterdir():
+        if not SNAPSHOT_NAME.match(entry.name) or entry.is_symlink() or not entry.is_dir():
+            continue
+        try:
+            taken_at = snapshot_time(entry.name)
+        except ValueError:  # e.g. month 13: not a snapshot backup-utils made
+            continue
+        found.append(Snapshot(entry.name, entry, taken_at, not (entry / INCOMPLETE).exists()))
+    return sorted(found, key=lambda s: s.name)
+
+
+def newest_complete(data_dir: Path) -> Snapshot | None:
+    """The newest snapshot without an ``incomplete`` marker, or None."""
+    complete = [s for s in list_snapshots(data_dir) if s.complete]
+    return complete[-1] if complete else None
