@@ -31,14 +31,14 @@ def test(c):
 
 
 @task(pre=[test], help={"sandbox": "build on the sandbox's locally made base image"})
-def image(c, sandbox=None):
+def image(c, sandbox=False):
     """Build the ghe-backup image, tagged by content, and smoke-test it."""
     image_module.build_image(ROOT, sandbox=use_sandbox(sandbox, c.config), config=c.config)
 
 
 @preflight(check_targets)
 @task(pre=[image], iterable=["account"], help={"account": ACCOUNT_HELP, "sandbox": SANDBOX_HELP})
-def push(c, account, sandbox=None):
+def push(c, account, sandbox=False):
     """Push the image to each account's registry (uploads only what changed)."""
     targets = resolve_targets(account, use_sandbox(sandbox, c.config), ROOT)
     push_module.push_image(ROOT, targets, config=c.config)
@@ -50,7 +50,7 @@ def push(c, account, sandbox=None):
     iterable=["account"],
     help={"account": ACCOUNT_HELP, "sandbox": SANDBOX_HELP, "yes": "approve without asking (CI, after its own approval)"},
 )
-def deploy(c, account, sandbox=None, yes=False):
+def deploy(c, account, sandbox=False, yes=False):
     """Deploy the pushed image to each account (test, image and push run first)."""
     targets = resolve_targets(account, use_sandbox(sandbox, c.config), ROOT)
     deploy_module.deploy_accounts(ROOT, targets, assume_yes=yes, config=c.config)

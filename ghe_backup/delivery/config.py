@@ -8,6 +8,7 @@ definition for that account, with ``${...}`` pipeline values filled in.
 from __future__ import annotations
 
 import copy
+import os
 import dataclasses
 import re
 from dataclasses import dataclass
@@ -17,12 +18,13 @@ from urllib.parse import urlparse
 
 import yaml
 
-from ghe_backup.delivery.merge import Merged, merge_layers
+from ghe_backup.delivery.merge import Merged, logical_path, merge_layers
 from ghe_backup.delivery.schema import CONFIG_FILE, SENZA, dotted, validate_document, where
 from ghe_backup.delivery.yamlfile import YamlDocument, display_path, load_yaml
 from ghe_backup.errors import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The repository (config, senza base, sandbox state); GHE_BACKUP_ROOT points elsewhere (tests, forks).
+REPO_ROOT = Path(os.environ.get("GHE_BACKUP_ROOT") or Path(__file__).resolve().parents[2]).resolve()
 BASE_FILE = Path("senza/ghe-backup.yaml")
 DEFAULTS_FILE = Path("config/defaults.yaml")
 ACCOUNTS_DIR = Path("config/accounts")
@@ -30,6 +32,11 @@ ACCOUNTS_DIR = Path("config/accounts")
 REQUIRED = ("account_id", "region", "deployer", "registry", "image")
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_]+)\}")
+
+
+def repo_root(root: Path | None = None) -> Path:
+    """``root`` if given, else the repository (looked up at call time, so tests can move it)."""
+    return Path(root) if root is not None else REPO_ROOT
 
 
 @dataclass(frozen=True)
@@ -94,13 +101,14 @@ class AccountConfig:
         return dataclasses.replace(self, settings=dataclasses.replace(self.settings, sandbox=True, **endpoints))
 
 
-def account_files(root: Path = REPO_ROOT) -> dict[str, Path]:
-    folder = root / ACCOUNTS_DIR
+def account_files(root: Path | None = None) -> dict[str, Path]:
+    folder = repo_root(root) / ACCOUNTS_DIR
     return {p.stem: p for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
 
 
-def load_accounts(root: Path = REPO_ROOT) -> dict[str, AccountConfig]:
+def load_accounts(root: Path | None = None) -> dict[str, AccountConfig]:
     """Read and validate the base, the defaults and every account overlay."""
+    root = repo_root(root)
     base = load_yaml(root / BASE_FILE)
     validate_document(base, SENZA)
     defaults = load_yaml(root / DEFAULTS_FILE)
@@ -126,12 +134,13 @@ def load_accounts(root: Path = REPO_ROOT) -> dict[str, AccountConfig]:
     return accounts
 
 
-def select_accounts(names: list[str] | str | None, root: Path = REPO_ROOT) -> list[AccountConfig]:
+def select_accounts(names: list[str] | str | None, root: Path | None = None) -> list[AccountConfig]:
     """The named accounts, in the order given, each once; unknown names list the known ones."""
     if isinstance(names, str):
         names = [names]
     if not names:
         raise ConfigError("no account given", hint="pass --account=NAME (see: inv accounts)")
+    root = repo_root(root)
     accounts = load_accounts(root)
     unknown = [n for n in names if n not in accounts]
     if unknown:
@@ -203,31 +212,9 @@ def substitute(merged: Merged, values: dict[str, str]) -> dict[str, Any]:
 def _lookup(name: str, path: tuple[str, ...], merged: Merged, values: dict[str, str]) -> str:
     if name in values:
         return values[name]
-    logical = _logical_path(path, merged.data)
+    logical = logical_path(path, merged.data)
     source = merged.origins.get(logical, "senza definition")
     raise ConfigError(
         f"{source}: {dotted(logical)}: unknown placeholder ${{{name}}}",
         hint=f"use one of: {', '.join('${' + k + '}' for k in values)}",
     )
-
-
-def _logical_path(path: tuple[str, ...], data: Any) -> tuple[str, ...]:
-    """Turn list indexes of keyed lists into entry names, as origins are recorded."""
-    out: list[str] = []
-    node = data
-    for part in path:
-        if isinstance(node, list):
-            item = node[int(part)]
-            if isinstance(item, dict) and len(item) == 1:
-                (name, body), = item.items()
-                out.append(str(name))
-                node = body
-                continue
-            out.append(part)
-            node = item
-        elif isinstance(node, dict):
-            out.append(part)
-            node = node.get(part, node.get(int(part)) if part.isdigit() else None)
-        else:
-            out.append(part)
-    return tuple(out)

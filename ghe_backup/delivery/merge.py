@@ -115,3 +115,34 @@ def leaves(merged: Merged) -> list[tuple[KeyPath, Any, str]]:
 
     walk(merged.data, ())
     return out
+
+
+def logical_path(path: tuple[str, ...], data: Any) -> KeyPath:
+    """Turn ``(..., "SenzaComponents", "1", "AppServer", ...)`` into ``(..., "SenzaComponents", "AppServer", ...)``.
+
+    Entries of keyed lists are addressed by their key, as origins are recorded and as people
+    read them; indexes of other lists stay.
+    """
+    out: list[str] = []
+    node = data
+    parts = list(path)
+    while parts:
+        part = parts.pop(0)
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            item = node[int(part)]
+            if isinstance(item, dict) and len(item) == 1:
+                (name, body), = item.items()
+                out.append(str(name))
+                if parts and parts[0] == str(name):
+                    parts.pop(0)
+                node = body
+                continue
+            out.append(part)
+            node = item
+        elif isinstance(node, dict):
+            out.append(part)
+            node = node.get(part, node.get(int(part)) if part.isdigit() else None)
+        else:
+            out.append(part)
+            node = None
+    return tuple(out)

@@ -11,6 +11,7 @@ from typing import Any
 
 import jsonschema
 
+from ghe_backup.delivery.merge import logical_path
 from ghe_backup.delivery.yamlfile import YamlDocument, display_path
 from ghe_backup.errors import ConfigError
 
@@ -154,7 +155,8 @@ def dotted(key_path: tuple[str, ...]) -> str:
 
 
 def describe(doc: YamlDocument, error: jsonschema.ValidationError) -> ConfigError:
-    path = _key_path(error.absolute_path)
+    raw = _key_path(error.absolute_path)
+    path = logical_path(raw, doc.data)
     value = error.instance
     if error.validator == "additionalProperties":
         known = sorted(error.schema.get("properties", {}))
@@ -162,22 +164,23 @@ def describe(doc: YamlDocument, error: jsonschema.ValidationError) -> ConfigErro
         key = extra[0]
         close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
         fix = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(known)}"
-        return ConfigError(f"{where(doc, (*path, key))}: {dotted((*path, key))}: unknown key", hint=fix)
+        return ConfigError(f"{where(doc, (*raw, key))}: {dotted((*path, key))}: unknown key", hint=fix)
     if error.validator == "type":
         wanted = error.validator_value
         wanted = " or ".join(wanted) if isinstance(wanted, list) else wanted
         got = _JSON_TYPES.get(type(value), type(value).__name__)
-        fix = FIXES.get(path[-1] if path else "", f"give a {wanted}")
-        return ConfigError(f"{where(doc, path)}: {dotted(path)}: expected {wanted}, got {got}", hint=fix)
+        article = "an" if str(wanted)[0] in "aeiou" else "a"
+        fix = FIXES.get(path[-1] if path else "", f"give {article} {wanted}")
+        return ConfigError(f"{where(doc, raw)}: {dotted(path)}: expected {wanted}, got {got}", hint=fix)
     if error.validator == "enum":
         options = ", ".join(str(v) for v in error.validator_value)
-        return ConfigError(f"{where(doc, path)}: {dotted(path)}: {value!r} is not allowed", hint=f"use one of: {options}")
+        return ConfigError(f"{where(doc, raw)}: {dotted(path)}: {value!r} is not allowed", hint=f"use one of: {options}")
     if error.validator == "pattern":
         fix = FIXES.get(path[-1] if path else "", f"match {error.validator_value}")
-        return ConfigError(f"{where(doc, path)}: {dotted(path)}: invalid value {value!r}", hint=fix)
+        return ConfigError(f"{where(doc, raw)}: {dotted(path)}: invalid value {value!r}", hint=fix)
     if error.validator in ("minProperties", "maxProperties"):
         return ConfigError(
-            f"{where(doc, path)}: {dotted(path)}: each entry must be a mapping with exactly one key",
+            f"{where(doc, raw)}: {dotted(path)}: each entry must be a mapping with exactly one key",
             hint="write entries as '- Name: {...}'",
         )
-    return ConfigError(f"{where(doc, path)}: {dotted(path)}: {error.message}")
+    return ConfigError(f"{where(doc, raw)}: {dotted(path)}: {error.message}")

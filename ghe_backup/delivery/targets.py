@@ -5,21 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ghe_backup.delivery.config import REPO_ROOT, AccountConfig, select_accounts
+from ghe_backup.delivery.config import AccountConfig, repo_root, select_accounts
 
 
 def use_sandbox(flag: bool | None, config: Any) -> bool:
-    """The --sandbox flag if given, else Invoke config ``ghe.sandbox`` (env INVOKE_GHE_SANDBOX)."""
-    if flag is not None:
-        return bool(flag)
+    """--sandbox, or Invoke config ``ghe.sandbox`` (invoke.yaml, or env INVOKE_GHE_SANDBOX=1)."""
+    if flag:
+        return True
     try:
         return bool(config.ghe.sandbox)
     except AttributeError:
         return False
 
 
-def resolve_targets(names: list[str] | str | None, sandbox: bool, root: Path = REPO_ROOT) -> list[AccountConfig]:
+def resolve_targets(names: list[str] | str | None, sandbox: bool, root: Path | None = None) -> list[AccountConfig]:
     """The named accounts; with ``sandbox``, re-targeted at the sandbox's endpoints only."""
+    root = repo_root(root)
     accounts = select_accounts(names, root)
     if not sandbox:
         return accounts

@@ -1,0 +1,149 @@
+"""The real task graph of tasks.py, run through Invoke's own parser and our executor.
+
+Stage bodies are replaced by recorders here (unit level); the stages themselves are tested
+in tests/delivery/ against real engines and servers.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from invoke import Program
+
+import tasks
+from ghe_backup.delivery import config as config_module
+from ghe_backup.delivery import deploy as deploy_module
+from ghe_backup.delivery import image as image_module
+from ghe_backup.delivery import push as push_module
+from ghe_backup.delivery import testing
+from ghe_backup.delivery.executor import PipelineExecutor
+
+REPO = Path(__file__).resolve().parents[1]
+INV = str(Path(sys.executable).parent / "inv")
+
+
+@pytest.fixture
+def stages(monkeypatch, config_tree):
+    """Record stage calls instead of running them; config comes from a temp copy."""
+    log = []
+    monkeypatch.setattr(tasks, "ROOT", config_tree)
+    monkeypatch.setattr(config_module, "REPO_ROOT", config_tree)
+    monkeypatch.setattr(testing, "run_unit_tests", lambda root: log.append(("test",)))
+    monkeypatch.setattr(image_module, "build_image", lambda root, sandbox, config: log.append(("image", sandbox)))
+    monkeypatch.setattr(push_module, "push_image", lambda root, targets, config: log.append(("push", [t.name for t in targets])))
+    monkeypatch.setattr(
+        deploy_module, "deploy_accounts",
+        lambda root, targets, assume_yes, config: log.append(("deploy", [t.name for t in targets], assume_yes)),
+    )
+    return log
+
+
+def inv(*argv):
+    program = Program(namespace=tasks.ns, executor_class=PipelineExecutor, name="inv", binary="inv")
+    try:
+        program.run(["inv", *argv])
+    except SystemExit as exit_:  # Program raises it for Exit
+        return exit_.code
+    return 0
+
+
+def test_deploy_runs_each_stage_once_in_order(stages):
+    assert inv("deploy", "--account=staging") == 0
+    assert stages == [("test",), ("image", False), ("push", ["staging"]), ("deploy", ["staging"], False)]
+
+
+def test_account_reaches_push_and_deploy_and_several_accounts_test_and_build_once(stages):
+    assert inv("deploy", "--account=staging", "--account=prod", "--yes") == 0
+    assert stages == [("test",), ("image", False), ("push", ["staging", "prod"]), ("deploy", ["staging", "prod"], True)]
+
+
+def test_sandbox_flag_reaches_image(stages, monkeypatch):
+    from ghe_backup import sandbox
+
+    monkeypatch.setattr(sandbox, "endpoints", lambda root: {"registry": "127.0.0.1:5500", "lizzy": {}})
+    assert inv("push", "--account=prod", "--sandbox") == 0
+    assert stages == [("test",), ("image", True), ("push", ["prod"])]
+
+
+def test_unknown_account_stops_before_any_stage(stages, capsys):
+    assert inv("deploy", "--account=dev") == 2
+    assert stages == []
+    assert "unknown account 'dev'" in capsys.readouterr().err
+
+
+def test_approval_without_terminal_or_yes_stops_before_any_stage(stages, monkeypatch):
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: False, raising=False)
+    assert inv("deploy", "--account=prod") == 2
+    assert stages == []
+
+
+def test_sandbox_not_running_is_unreachable_before_any_stage(stages):
+    assert inv("push", "--account=prod", "--sandbox") == 3
+    assert stages == []
+
+
+def test_test_and_image_alone(stages):
+    assert inv("image") == 0
+    assert stages == [("test",), ("image", False)]
+
+
+# --- the installed `inv` itself (reads invoke.yaml, so the executor is wired for users) --------
+
+
+def run_inv(*argv, env=None):
+    return subprocess.run([INV, *argv], cwd=REPO, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=60)
+
+
+def test_inv_list_explains_every_task():
+    out = run_inv("--list").stdout
+    for name, first_line in [
+        ("test", "Run the fast unit tests"), ("image", "Build the ghe-backup image"), ("push", "Push the image"),
+        ("deploy", "Deploy the pushed image"), ("accounts", "List the configured accounts"),
+        ("config", "Show the account's merged senza definition"), ("sandbox.up", "Start the local sandbox"),
+        ("sandbox.down", "Stop what sandbox.up started"), ("sandbox.status", "Show the sandbox's endpoints"),
+    ]:
+        assert any(line.split()[:1] == [name] and first_line in line for line in out.splitlines()), name
+
+
+def test_inv_help_explains_the_flags():
+    out = run_inv("--help", "deploy").stdout
+    assert "--account" in out and "account name from config/accounts/" in out
+    assert "--sandbox" in out and "--yes" in out
+
+
+def test_inv_bad_input_is_one_line_exit_2_and_no_traceback():
+    result = run_inv("push", "--account=nope")
+    assert result.returncode == 2
+    assert result.stderr == "error: unknown account 'nope' (no config/accounts/nope.yaml) (known accounts: prod, staging)\n"
+    assert "pytest" not in result.stdout  # the test stage never started
+
+
+def test_inv_config_shows_each_accounts_values_with_secrets_redacted():
+    prod = run_inv("config", "--account=prod")
+    staging = run_inv("config", "--account=staging")
+    assert prod.returncode == staging.returncode == 0
+    assert "InstanceType: m5.large" in prod.stdout and "GHE_NUM_SNAPSHOTS: 72" in prod.stdout
+    assert "InstanceType: t3.medium" in staging.stdout and "0 1-23/2 * * *" in staging.stdout
+    for out in (prod.stdout, staging.stdout):
+        assert "kms_private_ssh_key: aws:kms:<redacted>" in out
+        assert "PLACEHOLDERciphertext" not in out
+
+
+def test_inv_accounts_json():
+    import json
+
+    result = run_inv("accounts", "--json")
+    assert json.loads(result.stdout) == [
+        {"name": "prod", "account_id": "123456789012", "region": "eu-central-1", "deployer": "lizzy", "approval": True},
+        {"name": "staging", "account_id": "210987654321", "region": "eu-central-1", "deployer": "lizzy", "approval": False},
+    ]
+
+
+def test_sandbox_can_be_chosen_by_environment(stages, monkeypatch):
+    monkeypatch.setenv("INVOKE_GHE_SANDBOX", "1")
+    assert inv("push", "--account=prod") == 3  # re-targeted at the sandbox, which is not running
+    assert stages == []
