@@ -139,7 +139,8 @@ class HealthServer:
         return self._httpd.server_address[1]
 
     def start(self) -> "HealthServer":
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="health-server", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="health-server", daemon=True)
         self._thread.start()
         log_event(log, "health_server_started", port=self.port)
         return self

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import os
@@ -160,7 +161,8 @@ def decrypt_key(ciphertext: SecretBytes, region: str, *, source: str = "the key"
         config = botocore.config.Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard"})
         client = boto3.client("kms", region_name=region, config=config)
     try:
-        plain = client.decrypt(CiphertextBlob=ciphertext.reveal())["Plaintext"]
+        with _quiet_aws_debug_logs():
+            plain = client.decrypt(CiphertextBlob=ciphertext.reveal())["Plaintext"]
     except bex.ClientError as err:
         code = err.response.get("Error", {}).get("Code", "unknown")
         if code in ("AccessDeniedException", "UnrecognizedClientException"):
@@ -182,6 +184,20 @@ def decrypt_key(ciphertext: SecretBytes, region: str, *, source: str = "the key"
             hint="encrypt the PEM/OpenSSH private key file itself",
         )
     return SecretBytes(plain if plain.endswith(b"\n") else plain + b"\n")
+
+
+@contextlib.contextmanager
+def _quiet_aws_debug_logs():
+    """botocore's debug logs print request and response bodies, i.e. the key: mute them."""
+    loggers = [logging.getLogger(name) for name in ("botocore", "boto3", "urllib3")]
+    saved = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.INFO))
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, saved):
+            logger.setLevel(level)
 
 
 def write_key_file(dest: Path, key: SecretBytes) -> None:

@@ -1,0 +1,160 @@
+"""Fixtures for the container program's tests: temp data volumes, the stand-in
+backup-utils, a fake private key, and a real moto server for KMS."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# The venv's editable install predates ghe_backup/__init__.py and resolves ghe_backup as a
+# namespace package (no __version__); this checkout first on the path gives the real package.
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from ghe_backup.backup.settings import load_settings  # noqa: E402
+STANDIN = REPO_ROOT / "ghe_backup" / "backup" / "standin" / "ghe-backup"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def standin() -> Path:
+    assert os.access(STANDIN, os.X_OK), "the stand-in ghe-backup must be executable"
+    return STANDIN
+
+
+@pytest.fixture
+def backup_env(tmp_path: Path, standin: Path) -> dict[str, str]:
+    """Environment for a backup container whose data volume is a temp dir."""
+    mount = tmp_path / "data"
+    mount.mkdir()
+    return {
+        "HOME": str(tmp_path / "home"),
+        "GHE_HOSTNAME": "github.example.com",
+        "GHE_NUM_SNAPSHOTS": "3",
+        "DATA_MOUNT": str(mount),
+        "GHE_DATA_DIR": str(mount / "ghe-data"),
+        "REQUIRE_DATA_MOUNT": "0",
+        "GHE_BACKUP_CONFIG": str(tmp_path / "etc" / "backup.config"),
+        "GHE_BACKUP_COMMAND": str(standin),
+        "SSH_KEY_PATH": str(tmp_path / "home" / ".ssh" / "id_rsa"),
+        "TAUPAGE_CONFIG": str(tmp_path / "meta" / "taupage.yaml"),
+        "BACKUP_SCHEDULE": "0 */2 * * *",
+        "HEALTH_BIND": "127.0.0.1",
+        "HEALTH_PORT": "0",
+        # Nothing listens here: a metadata lookup fails at once instead of hanging.
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+        "METADATA_TIMEOUT": "0.5",
+    }
+
+
+@pytest.fixture
+def settings(backup_env):
+    return load_settings(backup_env)
+
+
+@pytest.fixture
+def data_dir(settings) -> Path:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings.data_dir
+
+
+def subprocess_env(extra: dict[str, str]) -> dict[str, str]:
+    """os.environ plus ``extra``, with this checkout first on the import path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GHE_", "AWS_", "KMS_"))}
+    env.update(extra)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 30, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ghe_backup", *args], env=subprocess_env(env), cwd=REPO_ROOT,
+        capture_output=True, text=True, timeout=timeout, **kwargs,
+    )
+
+
+@pytest.fixture(scope="session")
+def fake_private_key() -> bytes:
+    """A private-key-shaped secret with a random body, different on every run."""
+    body = base64.encodebytes(secrets.token_bytes(600)).decode()
+    return f"-----BEGIN OPENSSH PRIVATE KEY-----\n{body}-----END OPENSSH PRIVATE KEY-----\n".encode()
+
+
+def secret_fragments(*secrets_: bytes | str) -> list[str]:
+    """Distinctive pieces of secrets to look for in output (any 24-char slice would do)."""
+    pieces = []
+    texts = []
+    for secret in secrets_:
+        raw = secret if isinstance(secret, bytes) else secret.encode()
+        # The secret itself and its base64 form (as it travels in KMS requests and answers).
+        texts += [raw.decode(), base64.b64encode(raw).decode()]
+    for text in texts:
+        compact = "".join(line for line in text.splitlines() if "-----" not in line)
+        pieces += [compact[i:i + 24] for i in range(0, max(len(compact) - 24, 1), 97)]
+    return [p for p in pieces if p]
+
+
+def assert_no_secrets(text: str, *secrets_: bytes | str) -> None:
+    leaked = [p for p in secret_fragments(*secrets_) if p in text]
+    assert not leaked, f"key material leaked into output ({len(leaked)} fragments)"
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """A real moto server on a free loopback port, for the whole session."""
+    exe = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which("moto_server")
+    if exe is None:
+        pytest.skip("moto_server is not installed (pip install 'moto[server]')")
+    port = free_port()
+    proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"moto_server did not start on port {port}")
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def aws_env(moto_server, monkeypatch) -> dict[str, str]:
+    """Point boto3 at the moto server with dummy credentials."""
+    env = {
+        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-central-1",
+    }
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
