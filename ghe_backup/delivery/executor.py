@@ -77,6 +77,9 @@ class PipelineExecutor(Executor):
             raise Exit(code=130) from None
 
     def run_preflight(self, calls: list[Call]) -> None:
+        # Checks must see the config the tasks will see (collection defaults, INVOKE_* env).
+        self.config.load_collection(self.collection.configuration())
+        self.config.load_shell_env()
         for call in calls:
             check = getattr(call.task, "preflight", None)
             if check is not None:
