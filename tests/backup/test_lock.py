@@ -1,0 +1,57 @@
+"""The backup lock holds across processes and dies with its holder."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+from ghe_backup.backup.lock import BackupLock, lock_is_held
+
+from conftest import REPO_ROOT
+
+HOLDER = """
+import sys
+from pathlib import Path
+from ghe_backup.backup.lock import BackupLock
+lock = BackupLock(Path(sys.argv[1]))
+print("locked" if lock.acquire() else "busy", flush=True)
+sys.stdin.read()
+"""
+
+
+def _holder(path):
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], cwd=REPO_ROOT, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    return proc, proc.stdout.readline().strip()
+
+
+def test_lock_excludes_a_second_holder_in_the_same_process(tmp_path):
+    path = tmp_path / "lock"
+    first, second = BackupLock(path), BackupLock(path)
+    assert not lock_is_held(path)
+    assert first.acquire() and first.held
+    assert lock_is_held(path)
+    assert not second.acquire() and not second.held
+    first.release()
+    assert not lock_is_held(path)
+    assert second.acquire()
+    second.release()
+
+
+def test_lock_holds_across_processes_and_is_freed_when_the_holder_dies(tmp_path):
+    path = tmp_path / "data" / "lock"
+    proc, answer = _holder(path)
+    try:
+        assert answer == "locked"
+        assert lock_is_held(path)
+        assert not BackupLock(path).acquire()
+        other, other_answer = _holder(path)
+        other.communicate("")
+        assert other_answer == "busy"
+        assert path.read_text().strip() == str(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGKILL)  # no clean release: the kernel must free the lock
+        proc.wait()
+    assert not lock_is_held(path)
+    assert BackupLock(path).acquire()

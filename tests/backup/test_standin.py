@@ -1,0 +1,78 @@
+"""The stand-in backup-utils: the same layout backup-utils leaves behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from ghe_backup.backup.snapshots import list_snapshots
+
+
+def _run(standin: Path, env: dict, **kwargs) -> subprocess.CompletedProcess:
+    base = {"PATH": os.environ["PATH"]}
+    return subprocess.run([str(standin)], env={**base, **env}, capture_output=True, text=True, timeout=30, **kwargs)
+
+
+def test_version_line(standin):
+    out = subprocess.run([str(standin), "--version"], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("GitHub backup-utils v") and out.count("\n") == 1
+
+
+def test_success_creates_a_complete_snapshot_and_current(standin, tmp_path):
+    data = tmp_path / "d"
+    result = _run(standin, {"GHE_DATA_DIR": str(data), "GHE_HOSTNAME": "ghe.test"})
+    assert result.returncode == 0, result.stderr
+    [snap] = list_snapshots(data)
+    assert snap.complete and os.readlink(data / "current") == snap.name
+    assert (snap.path / "repositories" / "data").is_file() and not (data / "in-progress").exists()
+    assert "ghe.test" in result.stdout
+
+
+def test_failure_leaves_an_incomplete_snapshot(standin, tmp_path):
+    data = tmp_path / "d"
+    result = _run(standin, {"GHE_DATA_DIR": str(data), "GHE_STANDIN_FAIL": "1"})
+    assert result.returncode != 0 and "GHE_STANDIN_FAIL" in result.stderr
+    [snap] = list_snapshots(data)
+    assert not snap.complete and not (data / "current").exists() and not (data / "in-progress").exists()
+
+
+def test_reads_the_config_file_and_prunes_to_num_snapshots(standin, tmp_path):
+    data = tmp_path / "d"
+    config = tmp_path / "backup.config"
+    config.write_text(f"GHE_HOSTNAME='ghe.test'\nGHE_DATA_DIR='{data}'\nGHE_NUM_SNAPSHOTS='2'\n")
+    for name in ("20260101T000000", "20260102T000000", "20260103T000000"):
+        (data / name).mkdir(parents=True)
+    (data / "20260101T000000" / "incomplete").touch()  # not counted, not pruned by count
+    result = _run(standin, {"GHE_BACKUP_CONFIG": str(config)})
+    assert result.returncode == 0, result.stderr
+    names = [(s.name, s.complete) for s in list_snapshots(data)]
+    assert names[0] == ("20260101T000000", False) and ("20260102T000000", True) not in names
+    assert [n for n, complete in names if complete][0] == "20260103T000000" and len(names) == 3
+
+
+def test_marks_in_progress_while_running_and_cleans_up_on_term(standin, tmp_path):
+    data = tmp_path / "d"
+    record = tmp_path / "record"
+    proc = subprocess.Popen([str(standin)], env={"PATH": os.environ["PATH"], "GHE_DATA_DIR": str(data),
+                            "GHE_STANDIN_SLEEP": "30", "GHE_STANDIN_RECORD": str(record)},
+                            stdout=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 10
+    while not (data / "in-progress").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    timestamp, pid = (data / "in-progress").read_text().split()
+    assert int(pid) == proc.pid and (data / timestamp / "incomplete").exists()
+    os.killpg(proc.pid, signal.SIGTERM)
+    assert proc.wait(5) == 143
+    assert not (data / "in-progress").exists() and (data / timestamp / "incomplete").exists()
+    assert record.read_text().split("\n")[:2] == [f"start {proc.pid}", f"end {proc.pid} 143"]
+
+
+def test_refuses_to_start_while_in_progress_exists(standin, tmp_path):
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "in-progress").write_text("20260101T000000 1\n")
+    result = _run(standin, {"GHE_DATA_DIR": str(data)})
+    assert result.returncode == 1 and "may still be running" in result.stderr and list_snapshots(data) == []
