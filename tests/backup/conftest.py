@@ -4,6 +4,7 @@ backup-utils, a fake private key, and a real moto server for KMS."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 import shutil
@@ -22,8 +23,16 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from ghe_backup.backup.logs import JsonLineFormatter  # noqa: E402
 from ghe_backup.backup.settings import load_settings  # noqa: E402
+
 STANDIN = REPO_ROOT / "ghe_backup" / "backup" / "standin" / "ghe-backup"
+
+
+def events(caplog) -> list[dict]:
+    """The captured log records as the JSON objects the program prints."""
+    formatter = JsonLineFormatter()
+    return [json.loads(formatter.format(record)) for record in caplog.records]
 
 
 def free_port() -> int:
