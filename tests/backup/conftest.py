@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -167,3 +168,74 @@ def aws_env(moto_server, monkeypatch) -> dict[str, str]:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+# --- a strict parser for the Prometheus text format (0.0.4) ------------------------------
+
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\\n]|\\[\\"n])*)"\s*(,|(?=}))')
+_TYPES = {"counter", "gauge", "histogram", "summary", "untyped"}
+_SUFFIXES = {"histogram": ("_bucket", "_sum", "_count"), "summary": ("_sum", "_count", "")}
+
+
+def parse_prometheus(text: str) -> tuple[dict[str, str], dict[tuple[str, tuple], float]]:
+    """Parse exposition text strictly; return (family -> type, (name, labels) -> value).
+
+    Raises AssertionError on anything a Prometheus server would reject or misread: bad names,
+    bad label syntax, unparsable values, TYPE after samples, duplicate series, families split
+    into several blocks, samples whose name does not belong to the declared family.
+    """
+    assert text.endswith("\n"), "exposition must end with a newline"
+    types: dict[str, str] = {}
+    helps: set[str] = set()
+    samples: dict[tuple[str, tuple], float] = {}
+    finished: set[str] = set()
+    current: str | None = None
+    for number, line in enumerate(text[:-1].split("\n"), 1):
+        where = f"line {number}: {line!r}"
+        if not line.strip():
+            continue
+        if line.startswith("#"):
+            parts = line.split(None, 3)
+            if len(parts) >= 3 and parts[1] in ("HELP", "TYPE"):
+                name = parts[2]
+                assert _METRIC_NAME.fullmatch(name), where
+                if parts[1] == "HELP":
+                    assert name not in helps, f"second HELP, {where}"
+                    helps.add(name)
+                else:
+                    assert len(parts) == 4 and parts[3] in _TYPES, where
+                    assert name not in types, f"second TYPE, {where}"
+                    assert not any(n == name or n.startswith(name + "_") for n, _ in samples), f"TYPE after samples, {where}"
+                    types[name] = parts[3]
+            continue
+        match = _METRIC_NAME.match(line)
+        assert match, where
+        name, rest = match.group(), line[match.end():]
+        labels: list[tuple[str, str]] = []
+        if rest.startswith("{"):
+            rest = rest[1:]
+            while not rest.lstrip().startswith("}"):
+                label = _LABEL.match(rest)
+                assert label, f"bad labels, {where}"
+                labels.append((label.group(1), label.group(2)))
+                rest = rest[label.end():]
+            rest = rest.lstrip()[1:]
+            assert len({k for k, _ in labels}) == len(labels), f"repeated label, {where}"
+        assert rest.startswith(" "), where
+        fields = rest.split()
+        assert 1 <= len(fields) <= 2, where
+        value = float(fields[0])  # raises on garbage; accepts NaN, +Inf, -Inf
+        if len(fields) == 2:
+            int(fields[1])
+        family = next((f for f, kind in types.items()
+                       if name in [f + s for s in _SUFFIXES.get(kind, ("",))]), name)
+        if family != current:
+            assert family not in finished, f"family {family} split into blocks, {where}"
+            if current is not None:
+                finished.add(current)
+            current = family
+        key = (name, tuple(sorted(labels)))
+        assert key not in samples, f"duplicate series, {where}"
+        samples[key] = value
+    return types, samples

@@ -102,7 +102,7 @@ def test_stop_terminates_a_run_that_outlives_the_grace(runner, settings, monkeyp
 
 
 def test_stop_lets_a_short_run_finish(runner, settings, monkeypatch):
-    monkeypatch.setenv("GHE_STANDIN_SLEEP", "0.5")
+    monkeypatch.setenv("GHE_STANDIN_SLEEP", "0.3")
     thread, outcomes = _run_in_thread(runner)
     _wait_for(lambda: (settings.data_dir / "in-progress").exists())
     assert runner.stop(grace=10) is True
@@ -112,7 +112,7 @@ def test_stop_lets_a_short_run_finish(runner, settings, monkeypatch):
 
 def test_two_processes_racing_run_exactly_one_backup(backup_env, settings, tmp_path):
     record = tmp_path / "record"
-    env = subprocess_env({**backup_env, "GHE_STANDIN_SLEEP": "1.5", "GHE_STANDIN_RECORD": str(record)})
+    env = subprocess_env({**backup_env, "GHE_STANDIN_SLEEP": "1", "GHE_STANDIN_RECORD": str(record)})
     procs = [subprocess.Popen([sys.executable, "-m", "ghe_backup", "backup-once"], env=env, cwd=REPO_ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=30) for p in procs]

@@ -1,0 +1,121 @@
+"""The service end to end in a subprocess: start, back up on schedule with the stand-in,
+answer /health and /metrics, stop cleanly on SIGTERM (also in the middle of a backup)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import replace
+
+import pytest
+
+from ghe_backup.backup.entrypoint import prepare
+from ghe_backup.backup.lock import lock_is_held
+from ghe_backup.backup.snapshots import newest_complete
+from ghe_backup.backup.sshkey import KeyDecryptError
+from ghe_backup.backup.state import load_state
+
+from conftest import REPO_ROOT, free_port, parse_prometheus, subprocess_env
+
+
+def _get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def _wait_for(predicate, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if predicate():
+                return
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def service(backup_env, settings, tmp_path):
+    """Start `python -m ghe_backup run` with a schedule of every second; yields a controller."""
+    settings.ssh_key_path.parent.mkdir(parents=True)
+    settings.ssh_key_path.write_text("already installed\n")  # kept: no KMS needed here
+    port = free_port()
+    log_path = tmp_path / "service.log"
+    procs = []
+
+    def start(**extra):
+        env = {**backup_env, "BACKUP_SCHEDULE": "* * * * * *", "HEALTH_PORT": str(port), **extra}
+        with log_path.open("w") as log:
+            procs.append(subprocess.Popen([sys.executable, "-m", "ghe_backup", "run"], env=subprocess_env(env),
+                                          cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT))
+        return procs[-1], f"http://127.0.0.1:{port}", log_path
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _events(log_path):
+    return [json.loads(line) for line in log_path.read_text().splitlines()]
+
+
+def test_service_backs_up_reports_health_and_stops_cleanly(service, settings):
+    proc, url, log_path = service()
+    _wait_for(lambda: newest_complete(settings.data_dir) is not None)
+    snapshot = newest_complete(settings.data_dir).name
+    _wait_for(lambda: _get(url + "/health")[0] == 200)
+    code, body = _get(url + "/health")
+    assert code == 200 and json.loads(body)["last_snapshot"] >= snapshot
+    _, samples = parse_prometheus(_get(url + "/metrics")[1])
+    assert samples[("ghe_backup_snapshots_kept", ())] >= 1
+
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(15) == 0
+    events = _events(log_path)  # every line is JSON: json.loads would have raised
+    names = [e["event"] for e in events]
+    for expected in ("service_starting", "ssh_key_kept", "backup_config_written", "health_server_started",
+                     "backup_started", "backup_finished", "shutdown_requested", "service_stopped"):
+        assert expected in names
+    assert names[-1] == "service_stopped"
+    assert "GHE_HOSTNAME=github.example.com\n" in settings.backup_config_path.read_text()
+    assert not lock_is_held(settings.lock_path)
+    assert load_state(settings.state_path).runs_total["success"] >= 1
+
+
+def test_sigterm_during_a_long_backup_stops_it_within_the_grace(service, settings):
+    proc, url, log_path = service(GHE_STANDIN_SLEEP="60", SHUTDOWN_GRACE="1")
+    _wait_for(lambda: (settings.data_dir / "in-progress").exists())
+    _wait_for(lambda: json.loads(_get(url + "/health")[1])["backup_running"] is True)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(15) == 0
+    assert time.monotonic() - started < 8
+    assert load_state(settings.state_path).last_run.result == "terminated"
+    assert not (settings.data_dir / "in-progress").exists() and not lock_is_held(settings.lock_path)
+    stopped = [e for e in _events(log_path) if e["event"] == "service_stopped"]
+    assert stopped == [dict(stopped[0], backup_finished_by_itself=False)]
+
+
+def test_prepare_fails_fast_with_a_clear_error_and_writes_nothing(settings):
+    with pytest.raises(KeyDecryptError, match="TAUPAGE_CONFIG"):
+        prepare(settings)  # no key installed, no Taupage user data
+    assert not settings.backup_config_path.exists() and not settings.data_dir.exists()
+
+
+def test_prepare_checks_the_schedule_before_anything_else(settings):
+    from ghe_backup.backup.schedule import ScheduleError
+
+    with pytest.raises(ScheduleError):
+        prepare(replace(settings, schedule="whenever"))
+    assert not settings.ssh_key_path.exists()
