@@ -30,18 +30,19 @@ def test(c):
     testing.run_unit_tests(ROOT)
 
 
-@task(pre=[test], help={"sandbox": "build on the sandbox's locally made base image"})
-def image(c, sandbox=False):
+@task(pre=[test], help={"sandbox": "build on the sandbox's locally made base image", "base_image": "base image (default python:3.11-slim; config ghe.image.base_image)"})
+def image(c, sandbox=False, base_image=None):
     """Build the ghe-backup image, tagged by content, and smoke-test it."""
-    image_module.build_image(ROOT, sandbox=use_sandbox(sandbox, c.config), config=c.config)
+    image_module.build_image(ROOT, sandbox=use_sandbox(sandbox, c.config), config=c.config, base_image=base_image)
 
 
 @preflight(check_targets)
-@task(pre=[image], iterable=["account"], help={"account": ACCOUNT_HELP, "sandbox": SANDBOX_HELP})
-def push(c, account, sandbox=False):
+@task(pre=[image], iterable=["account"], help={"account": ACCOUNT_HELP, "sandbox": SANDBOX_HELP, "json": JSON_HELP})
+def push(c, account, sandbox=False, json=False):
     """Push the image to each account's registry (uploads only what changed)."""
     targets = resolve_targets(account, use_sandbox(sandbox, c.config), ROOT)
-    push_module.push_image(ROOT, targets, config=c.config)
+    results = push_module.push_image(ROOT, targets, config=c.config)
+    render.print_json(results) if json else render.print_table(push_module.RESULT_COLUMNS, push_module.result_rows(results))
 
 
 @preflight(approval.check_deploy)
