@@ -30,10 +30,10 @@ def test(c):
     testing.run_unit_tests(ROOT)
 
 
-@task(pre=[test], help={"sandbox": "build on the sandbox's locally made base image", "base_image": "base image (default python:3.11-slim; config ghe.image.base_image)"})
-def image(c, sandbox=False, base_image=None):
+@task(pre=[test], help={"sandbox": "build on the sandbox's locally made base image"})
+def image(c, sandbox=False):
     """Build the ghe-backup image, tagged by content, and smoke-test it."""
-    image_module.build_image(ROOT, sandbox=use_sandbox(sandbox, c.config), config=c.config, base_image=base_image)
+    image_module.build_image(ROOT, sandbox=use_sandbox(sandbox, c.config), config=c.config)
 
 
 @preflight(check_targets)
@@ -42,7 +42,7 @@ def push(c, account, sandbox=False, json=False):
     """Push the image to each account's registry (uploads only what changed)."""
     targets = resolve_targets(account, use_sandbox(sandbox, c.config), ROOT)
     results = push_module.push_image(ROOT, targets, config=c.config)
-    render.print_json(results) if json else render.print_table(push_module.RESULT_COLUMNS, push_module.result_rows(results))
+    render.print_json(results) if json else render.print_table(push_module.RESULT_COLUMNS, push_module.result_rows(results or []))
 
 
 @preflight(approval.check_deploy)
