@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from ghe_backup import __version__
@@ -46,8 +47,7 @@ def cmd_backup_once(args: argparse.Namespace) -> int:
 
 def cmd_decrypt_key(args: argparse.Namespace) -> int:
     settings = load_settings()
-    overrides = {"replace_ssh_key": settings.replace_ssh_key or args.replace}
-    install_ssh_key(settings.__class__(**{**settings.__dict__, **overrides}))
+    install_ssh_key(replace(settings, replace_ssh_key=settings.replace_ssh_key or args.replace))
     return ExitCode.OK
 
 

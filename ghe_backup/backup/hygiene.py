@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .lock import BackupLock
+from .lock import PATIENCE, BackupLock
 from .logs import log_event
 from .snapshots import IN_PROGRESS, INCOMPLETE, list_snapshots
 
@@ -63,7 +63,7 @@ def run_hygiene(
 ) -> HygieneReport:
     """Take the backup lock and clean up; skip (and say so) while a backup holds it."""
     lock = BackupLock(lock_path)
-    if not lock.acquire():
+    if not lock.acquire(wait=PATIENCE):
         log_event(log, "hygiene_skipped", reason="a backup holds the lock", lock=str(lock_path))
         return HygieneReport(skipped_reason="a backup holds the lock")
     try:

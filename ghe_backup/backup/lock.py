@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
+
+# Health probes take the lock for microseconds to look at it; a backup start waits this long
+# for it before concluding that another backup holds it.
+PATIENCE = 0.5
 
 
 class BackupLock:
@@ -23,20 +28,25 @@ class BackupLock:
     def held(self) -> bool:
         return self._fd is not None
 
-    def acquire(self) -> bool:
-        """Take the lock if it is free; False if another holder has it."""
+    def acquire(self, wait: float = 0.0) -> bool:
+        """Take the lock if it is free within ``wait`` seconds; False if another holder keeps it."""
         if self._fd is not None:
             return True
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        except BaseException:
-            os.close(fd)
-            raise
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    return False
+                time.sleep(0.02)
+            except BaseException:
+                os.close(fd)
+                raise
         # Record the holder for people looking at the volume; the lock itself is the flock.
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
@@ -61,10 +71,14 @@ class BackupLock:
 
 def lock_is_held(path: Path) -> bool:
     """True if some live holder (another process, or another BackupLock here) has the lock."""
-    if not path.exists():
+    try:
+        fd = os.open(path, os.O_RDONLY)  # read-only: the probe never rewrites the holder's pid
+    except FileNotFoundError:
         return False
-    probe = BackupLock(path)
-    if probe.acquire():
-        probe.release()
-        return False
-    return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a probe's lock
+    return False

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from ghe_backup.errors import ConfigError
 
 from .hygiene import clean_data_dir
-from .lock import BackupLock
+from .lock import PATIENCE, BackupLock
 from .logs import log_event
 from .settings import Settings
 from .state import RunRecord, record_run
@@ -72,7 +72,7 @@ class BackupRunner:
             if self._stopping:
                 return self._skipped("shutting down")
             lock = BackupLock(self.settings.lock_path)
-            if not lock.acquire():
+            if not lock.acquire(wait=PATIENCE):
                 return self._skipped("another backup holds the lock")
             self._idle.clear()
             self._terminated = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -55,3 +56,40 @@ def test_lock_holds_across_processes_and_is_freed_when_the_holder_dies(tmp_path)
         proc.wait()
     assert not lock_is_held(path)
     assert BackupLock(path).acquire()
+
+
+def test_probing_never_makes_a_waiting_acquire_fail(tmp_path):
+    import threading
+
+    path = tmp_path / "lock"
+    path.touch()
+    stop = threading.Event()
+
+    def probe():
+        while not stop.is_set():
+            lock_is_held(path)
+
+    probers = [threading.Thread(target=probe) for _ in range(2)]
+    for thread in probers:
+        thread.start()
+    try:
+        for _ in range(30):
+            lock = BackupLock(path)
+            assert lock.acquire(wait=0.5)
+            assert path.read_text().strip() == str(os.getpid())  # probes do not rewrite it
+            lock.release()
+    finally:
+        stop.set()
+        for thread in probers:
+            thread.join()
+
+
+def test_acquire_waits_for_a_short_holder(tmp_path):
+    import threading
+
+    path = tmp_path / "lock"
+    holder = BackupLock(path)
+    assert holder.acquire()
+    threading.Timer(0.1, holder.release).start()
+    assert not BackupLock(path).acquire()  # no patience: busy
+    assert BackupLock(path).acquire(wait=2)

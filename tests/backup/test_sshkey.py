@@ -14,7 +14,6 @@ from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import boto3
 import pytest
 import yaml
 
@@ -186,10 +185,16 @@ def test_unreachable_metadata_fails_fast_and_names_the_override(settings):
 # --- KMS round trip against a real moto server ---------------------------------------------
 
 
+def _kms_client(region_name: str):
+    import boto3  # only here: importing boto3 costs most of a second the unit tests need not pay
+
+    return boto3.client("kms", region_name=region_name)
+
+
 @pytest.fixture
 def kms_value(aws_env, fake_private_key):
     """The fake key encrypted with a fresh KMS key in moto, as an aws:kms: value."""
-    kms = boto3.client("kms", region_name="eu-central-1")
+    kms = _kms_client("eu-central-1")
     key_id = kms.create_key(Description="ghe-backup test")["KeyMetadata"]["KeyId"]
     blob = kms.encrypt(KeyId=key_id, Plaintext=fake_private_key)["CiphertextBlob"]
     return "aws:kms:" + base64.b64encode(blob).decode()
@@ -215,7 +220,7 @@ def test_kms_round_trip_writes_the_key_0600(settings, kms_value, fake_private_ke
 
 @pytest.mark.integration
 def test_region_from_metadata_feeds_kms(settings, aws_env, fake_private_key, imds):
-    kms = boto3.client("kms", region_name="eu-west-1")
+    kms = _kms_client("eu-west-1")
     key_id = kms.create_key()["KeyMetadata"]["KeyId"]
     value = "aws:kms:" + base64.b64encode(kms.encrypt(KeyId=key_id, Plaintext=fake_private_key)["CiphertextBlob"]).decode()
     configured = _with_taupage(settings, value, kms_region=None, metadata_endpoint=imds)
@@ -254,7 +259,7 @@ def test_corrupted_value_is_one_clear_error_and_no_file(settings, kms_value, fak
 
 @pytest.mark.integration
 def test_decrypted_value_that_is_no_key_is_refused_without_showing_it(settings, aws_env):
-    kms = boto3.client("kms", region_name="eu-central-1")
+    kms = _kms_client("eu-central-1")
     key_id = kms.create_key()["KeyMetadata"]["KeyId"]
     plaintext = os.urandom(24).hex()
     value = "aws:kms:" + base64.b64encode(kms.encrypt(KeyId=key_id, Plaintext=plaintext.encode())["CiphertextBlob"]).decode()
