@@ -1,0 +1,168 @@
+"""Read ghe-backup's stacks in one account: their state, events, image tag, AMI, and the newest Taupage.
+
+Read-only: changes go through a deployer (Lizzy or senza). Transient faults are raised as
+``TransientError`` so the waits retry them; anything else becomes a one-line error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from ghe_backup.delivery.aws_access import AccountAccess, aws_message, is_transient
+from ghe_backup.delivery.stacks import Observation, StackEvent, TransientError, version_of
+from ghe_backup.errors import StageFailed, Unreachable
+
+TAUPAGE_PATTERN = "Taupage-AMI-*"
+PARAMETER = "ImageVersion"
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    name: str
+    version: str
+    status: str
+    image_tag: str | None
+    ami: str | None
+    instance_type: str | None
+    created: str
+
+
+def _call(what: str, fn: Any, **kwargs: Any) -> Any:
+    """One read, retried a few times on transient faults; then a one-line error."""
+    retrying = Retrying(
+        wait=wait_exponential(multiplier=0.5, max=4), stop=stop_after_attempt(4),
+        retry=retry_if_exception(is_transient), reraise=True,
+    )
+    try:
+        return retrying(fn, **kwargs)
+    except ClientError as err:
+        if is_transient(err):
+            raise Unreachable(f"{what}: {aws_message(err)}", hint="retried 4 times") from None
+        raise StageFailed(f"{what}: {aws_message(err)}") from None
+    except BotoCoreError as err:
+        raise Unreachable(f"{what}: {err}") from None
+
+
+def _missing(err: ClientError) -> bool:
+    return "does not exist" in aws_message(err)
+
+
+class CloudFormationReader:
+    """A ``StackReader`` on the account's CloudFormation API (one request per observation)."""
+
+    def __init__(self, access: AccountAccess):
+        self.cfn = access.client("cloudformation")
+        self.stack_ids: dict[str, str] = {}
+
+    def observe(self, stack: str, *, with_events: bool) -> Observation:
+        ref = self.stack_ids.get(stack, stack)  # deleted stacks are found by id only
+        try:
+            found = self.cfn.describe_stacks(StackName=ref)["Stacks"]
+        except ClientError as err:
+            if _missing(err):
+                return Observation(status=None)
+            if is_transient(err):
+                raise TransientError(str(err)) from err
+            raise StageFailed(f"reading {stack}: {aws_message(err)}") from None
+        except BotoCoreError as err:
+            raise TransientError(str(err)) from err
+        if not found:
+            return Observation(status=None)
+        current = found[0]
+        self.stack_ids[stack] = current["StackId"]
+        events = self.events(current["StackId"]) if with_events else ()
+        return Observation(status=current["StackStatus"], reason=current.get("StackStatusReason", "") or "", events=events)
+
+    def events(self, stack_id: str) -> tuple[StackEvent, ...]:
+        try:
+            answer = self.cfn.describe_stack_events(StackName=stack_id)
+        except (ClientError, BotoCoreError) as err:
+            if is_transient(err):
+                raise TransientError(str(err)) from err
+            return ()
+        return tuple(
+            StackEvent(
+                id=e["EventId"], time=e["Timestamp"].isoformat(), resource=e.get("LogicalResourceId", "?"),
+                status=e.get("ResourceStatus", "?"), reason=e.get("ResourceStatusReason", "") or "",
+            )
+            for e in answer["StackEvents"]
+        )
+
+
+def list_stacks(access: AccountAccess, base: str) -> list[StackInfo]:
+    """ghe-backup's stacks that exist (not deleted), oldest first, with image tag and AMI."""
+    cfn = access.client("cloudformation")
+    stacks: list[dict[str, Any]] = []
+    token: dict[str, str] = {}
+    while True:
+        page = _call("listing stacks", cfn.describe_stacks, **token)
+        stacks += [s for s in page["Stacks"] if version_of(base, s["StackName"]) and s["StackStatus"] != "DELETE_COMPLETE"]
+        if not page.get("NextToken"):
+            break
+        token = {"NextToken": page["NextToken"]}
+    launch = _launch_configurations(access, [s["StackName"] for s in stacks])
+    infos = []
+    for s in sorted(stacks, key=lambda s: s["CreationTime"]):
+        params = {p["ParameterKey"]: p.get("ParameterValue") for p in s.get("Parameters", [])}
+        config = launch.get(s["StackName"], {})
+        infos.append(StackInfo(
+            name=s["StackName"], version=version_of(base, s["StackName"]) or "", status=s["StackStatus"],
+            image_tag=params.get(PARAMETER), ami=config.get("ImageId"), instance_type=config.get("InstanceType"),
+            created=s["CreationTime"].isoformat(timespec="seconds"),
+        ))
+    return infos
+
+
+def _launch_configurations(access: AccountAccess, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Stack name -> its launch configuration (AMI, instance type, user data)."""
+    if not names:
+        return {}
+    cfn, autoscaling = access.client("cloudformation"), access.client("autoscaling")
+    physical: dict[str, str] = {}
+    for name in names:
+        try:
+            resources = cfn.describe_stack_resources(StackName=name)["StackResources"]
+        except ClientError:
+            continue  # a stack stuck half-way may have none
+        for r in resources:
+            if r.get("ResourceType") == "AWS::AutoScaling::LaunchConfiguration" and r.get("PhysicalResourceId"):
+                physical[r["PhysicalResourceId"]] = name
+    if not physical:
+        return {}
+    answer = _call("reading launch configurations", autoscaling.describe_launch_configurations,
+                   LaunchConfigurationNames=list(physical))
+    return {physical[c["LaunchConfigurationName"]]: c for c in answer["LaunchConfigurations"]}
+
+
+def launch_configuration(access: AccountAccess, stack: str) -> dict[str, Any]:
+    return _launch_configurations(access, [stack]).get(stack, {})
+
+
+def newest_taupage(access: AccountAccess) -> dict[str, str] | None:
+    """The AMI senza would pick now: the newest available private ebs ``Taupage-AMI-*``."""
+    ec2 = access.client("ec2")
+    filters = [{"Name": "name", "Values": [TAUPAGE_PATTERN]}, {"Name": "is-public", "Values": ["false"]},
+               {"Name": "state", "Values": ["available"]}, {"Name": "root-device-type", "Values": ["ebs"]}]
+    images = _call("looking up Taupage AMIs", ec2.describe_images, Filters=filters)["Images"]
+    if not images:
+        return None
+    newest = max(images, key=lambda i: i["Name"])
+    return {"id": newest["ImageId"], "name": newest["Name"]}
+
+
+def ami_name(access: AccountAccess, ami: str | None) -> str | None:
+    if not ami:
+        return None
+    try:
+        images = access.client("ec2").describe_images(ImageIds=[ami])["Images"]
+    except (ClientError, BotoCoreError):
+        return None
+    return images[0].get("Name") if images else None
+
+
+def caller_account(access: AccountAccess) -> str:
+    return _call("asking STS who we are", access.client("sts").get_caller_identity)["Account"]

@@ -1,0 +1,193 @@
+"""CloudFormation stacks of one deployment: versions, reading their state, waiting for an end.
+
+``wait_for_stack`` polls a ``StackReader`` with tenacity: exponential backoff capped at
+``poll_max_interval``, an overall deadline, retries of transient read faults only. A terminal
+failure (``*_FAILED``, ``ROLLBACK_*``, a ``DELETE_*`` while creating) stops at once with the
+reason from the stack events; progress is reported as status changes and new events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from tenacity import RetryError, Retrying, retry_if_exception, retry_if_result, stop_after_delay, wait_exponential
+
+from ghe_backup.errors import StageFailed, Unreachable
+
+VERSION_PATTERN = re.compile(r"^[a-zA-Z0-9]+$")  # senza's own rule
+
+
+@dataclass(frozen=True)
+class StackEvent:
+    id: str
+    time: str
+    resource: str
+    status: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One look at a stack; ``status`` None means it does not exist (or was deleted)."""
+
+    status: str | None
+    reason: str = ""
+    events: tuple[StackEvent, ...] = ()
+
+
+class StackReader(Protocol):
+    def observe(self, stack: str, *, with_events: bool) -> Observation: ...
+
+
+class TransientError(Exception):
+    """A read that may succeed when tried again (connection, 5xx, 429, throttling)."""
+
+
+class StackFailed(StageFailed):
+    def __init__(self, stack: str, status: str | None, reason: str):
+        self.stack, self.status, self.reason = stack, status, reason
+        super().__init__(f"{stack} {status or 'vanished'}: {reason or 'no reason given in the stack events'}")
+
+
+class DeadlineExceeded(StageFailed):
+    def __init__(self, stack: str, status: str | None, waited: float):
+        self.stack, self.status = stack, status
+        super().__init__(
+            f"deadline exceeded after {waited:.0f}s: {stack} is still {status}",
+            hint="deploy_timeout in the account's pipeline settings; see docs/deploy.md#a-stuck-stack",
+        )
+
+
+# -- versions -------------------------------------------------------------------------------
+
+
+def stack_version(image_tag: str, now: dt.datetime | None = None, taken: set[str] = frozenset()) -> str:
+    """``<tag, letters and digits only, 12 max>d<UTC yymmddHHMMSS>``: valid for senza, unique, traceable."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    tag = re.sub(r"[^a-zA-Z0-9]", "", image_tag)[:12] or "untagged"
+    version = f"{tag}d{now:%y%m%d%H%M%S}"
+    suffix = 0
+    while version in taken:  # two deployments in the same second
+        suffix += 1
+        version = f"{tag}d{now:%y%m%d%H%M%S}n{suffix}"
+    assert VERSION_PATTERN.match(version), version
+    return version
+
+
+def stack_name(base: str, version: str) -> str:
+    return f"{base}-{version}"
+
+
+def version_of(base: str, name: str) -> str | None:
+    prefix = base + "-"
+    rest = name[len(prefix):] if name.startswith(prefix) else ""
+    return rest if VERSION_PATTERN.match(rest or "-") else None
+
+
+# -- states ---------------------------------------------------------------------------------
+
+
+def is_in_progress(status: str | None) -> bool:
+    return bool(status) and status.endswith("_IN_PROGRESS") and not status.startswith("ROLLBACK")
+
+
+def outcome(status: str | None, goal: str) -> str:
+    """'done', 'failed' or 'waiting' for a stack being created ('create'), deleted ('delete') or
+    left alone until it is no longer in progress ('settle')."""
+    if goal == "settle":
+        return "waiting" if is_in_progress(status) else "done"
+    if goal == "delete":
+        if status in (None, "DELETE_COMPLETE"):
+            return "done"
+        return "failed" if status == "DELETE_FAILED" else "waiting"
+    if status == "CREATE_COMPLETE":
+        return "done"
+    if status is None or status.endswith("_FAILED") or status.startswith(("ROLLBACK", "DELETE", "UPDATE_ROLLBACK")):
+        return "failed"
+    return "waiting" if is_in_progress(status) else "done" if status.endswith("_COMPLETE") else "failed"
+
+
+def failure_reason(events: tuple[StackEvent, ...] | list[StackEvent]) -> str:
+    """The first failure in the events (oldest first): the cause, not the rollback it triggered."""
+    for event in sorted(events, key=lambda e: e.time):
+        if event.reason and (event.status.endswith("_FAILED") or "ROLLBACK" in event.status):
+            return f"{event.resource}: {event.reason}"
+    return ""
+
+
+# -- waiting --------------------------------------------------------------------------------
+
+
+@dataclass
+class Progress:
+    """What was shown already, so only changes are reported."""
+
+    report: Callable[[str], None]
+    status: str | None = "unknown"
+    seen: set[str] = field(default_factory=set)
+    polls: int = 0
+
+    def update(self, stack: str, seen: Observation) -> None:
+        self.polls += 1
+        if seen.status != self.status:
+            self.report(f"{stack}: {seen.status or 'deleted'}")
+            self.status = seen.status
+        for event in sorted(seen.events, key=lambda e: e.time):
+            if event.id not in self.seen:
+                self.seen.add(event.id)
+                reason = f" ({event.reason})" if event.reason else ""
+                self.report(f"  {event.time[11:19]} {event.resource} {event.status}{reason}")
+
+
+def wait_for_stack(
+    reader: StackReader,
+    stack: str,
+    *,
+    goal: str,
+    deadline: float,
+    max_interval: float,
+    report: Callable[[str], None],
+    events_every: int = 5,
+) -> Observation:
+    """Poll until ``stack`` reaches a terminal state for ``goal``; raise StackFailed or DeadlineExceeded.
+
+    ``deadline`` is a ``time.monotonic()`` value. One read per poll; events are read every
+    ``events_every`` polls and whenever the status changes, which keeps the steady state near
+    30 requests a minute at a 2 s cap.
+    """
+    progress = Progress(report)
+    started = time.monotonic()
+    last: list[Observation] = [Observation(status="unknown")]
+
+    def poll() -> Observation:
+        with_events = progress.polls % events_every == 0
+        seen = reader.observe(stack, with_events=with_events)
+        if seen.status != progress.status and not with_events and seen.status is not None:
+            seen = reader.observe(stack, with_events=True)
+        progress.update(stack, seen)
+        last[0] = seen
+        return seen
+
+    retrying = Retrying(
+        wait=wait_exponential(multiplier=0.25, min=0.25, max=max_interval),
+        stop=stop_after_delay(max(0.0, deadline - time.monotonic())),
+        retry=retry_if_result(lambda seen: outcome(seen.status, goal) == "waiting")
+        | retry_if_exception(lambda err: isinstance(err, TransientError)),
+        reraise=False,
+    )
+    try:
+        seen = retrying(poll)
+    except RetryError as err:
+        attempt = err.last_attempt
+        if attempt.failed:
+            raise Unreachable(f"could not read {stack}: {attempt.exception()}", hint="retried until the deadline") from None
+        raise DeadlineExceeded(stack, last[0].status, time.monotonic() - started) from None
+    if outcome(seen.status, goal) == "failed":
+        if not seen.events:
+            seen = reader.observe(stack, with_events=True) if seen.status else seen
+        raise StackFailed(stack, seen.status, seen.reason or failure_reason(seen.events))
+    return seen
