@@ -93,9 +93,11 @@ class BackupRunner:
             stalled_snapshot_age=s.stalled_snapshot_age,
         )
         env = dict(os.environ, GHE_BACKUP_CONFIG=str(s.backup_config_path))
-        started_at, t0 = time.time(), time.monotonic()
-        log_event(log, "backup_started", command=argv)
         with self._mutex:
+            if self._stopping:  # stop() came while hygiene ran: start nothing new
+                return self._skipped("shutting down")
+            started_at, t0 = time.time(), time.monotonic()
+            log_event(log, "backup_started", command=argv)
             self._proc = subprocess.Popen(
                 argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=env, text=True, errors="replace", start_new_session=True,

@@ -123,3 +123,23 @@ def test_two_processes_racing_run_exactly_one_backup(backup_env, settings, tmp_p
     assert len(finished) == 1 and len(skipped) == 1, events
     assert len(_starts(tmp_path)) == 1
     assert len(list_snapshots(settings.data_dir)) == 1
+
+
+def test_stop_during_hygiene_starts_no_backup(runner, settings, monkeypatch, tmp_path):
+    import ghe_backup.backup.runner as runner_module
+
+    real_clean = runner_module.clean_data_dir
+    stopper = []
+
+    def clean_then_stop(*args, **kwargs):
+        real_clean(*args, **kwargs)
+        stopper.append(threading.Thread(target=runner.stop, args=(0.0,), daemon=True))
+        stopper[0].start()
+        _wait_for(lambda: runner.run_once().reason == "shutting down")  # the flag is up
+
+    monkeypatch.setattr(runner_module, "clean_data_dir", clean_then_stop)
+    outcome = runner.run_once()
+    assert outcome == runner_module.RunOutcome("skipped", reason="shutting down")
+    assert _starts(tmp_path) == [] and list_snapshots(settings.data_dir) == []
+    stopper[0].join(5)
+    assert not stopper[0].is_alive() and not lock_is_held(settings.lock_path)
