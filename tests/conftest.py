@@ -17,3 +17,26 @@ def config_tree(tmp_path, monkeypatch):
         shutil.copytree(REPO / folder, tmp_path / folder)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def sandbox_engine_registry():
+    """The sandbox's Docker engine, registry and offline base image (integration tests).
+
+    Reuses what already runs; at the end stops only what this fixture started. Yields the
+    sandbox state (``endpoints``: docker_host, registry, base_image).
+    """
+    from ghe_backup.sandbox import SandboxState, baseimage, engine, registry
+
+    components = (engine, registry, baseimage)
+    state = SandboxState.load(REPO)
+    started = [c for c in components if not c.is_up(state)]
+    for component in components:
+        component.start(state)
+    mine = {k: state.endpoints[k] for k in ("docker_host", "registry", "base_image")}
+    current = SandboxState.load(REPO)  # others may have written meanwhile: merge only our keys
+    current.endpoints.update(mine)
+    current.save()
+    yield state
+    for component in reversed(started):
+        component.stop(state)

@@ -90,5 +90,7 @@ def records(stream: Iterable[Any], what: str) -> Iterator[dict[str, Any]]:
         for record in stream:
             if isinstance(record, dict):
                 yield record
+    except docker.errors.APIError:
+        raise  # the engine answered with an error (a bad Dockerfile, a refused push): the caller names it
     except requests.exceptions.RequestException as err:
         raise Unreachable(f"Docker engine connection lost during {what}: {first_line(err)}") from None

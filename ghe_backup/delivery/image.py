@@ -8,6 +8,7 @@ no network -> record the result in ``.state/image.json`` (for push, deploy and b
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -43,7 +44,7 @@ class ImageResult:
     built: bool  # False when an identical, smoke-tested image was already there
     seconds: float
     steps: int = 0
-    cached_steps: int = 0
+    rebuilt_steps: int = 0  # steps that ran (not from the cache)
     smoke: str = ""
 
     @property
@@ -104,13 +105,15 @@ def build_image(root: Path, *, sandbox: bool, config: Any = None, base_image: st
     reused = None if nocache else _reusable(root, client, name)
     if reused is not None:
         render.info(f"image {name} is up to date (same content, smoke-tested); nothing to build")
-        return reused
+        return dataclasses.replace(reused, built=False, seconds=round(time.monotonic() - started, 2), steps=0, rebuilt_steps=0)
     render.info(f"building {name} on {args['BASE_IMAGE']}")
     log = BuildLog(say=render.info)
     labels = {"REVISION": tag.revision + ("-dirty" if tag.dirty else ""), "VERSION": __version__}
-    stream = _start_build(client, root, name, {**args, **labels}, nocache)
-    for record in docker_engine.records(stream, "the image build"):
-        log.feed(record)
+    try:
+        for record in docker_engine.records(_start_build(client, root, name, {**args, **labels}, nocache), "the image build"):
+            log.feed(record)
+    except docker.errors.APIError as err:  # the classic builder rejects a bad Dockerfile before any step
+        raise StageFailed(f"image build of {name} failed: Dockerfile error: {docker_engine.first_line(err)}") from None
     if not log.image_id:
         raise StageFailed(f"image build of {name} ended without an image id", hint="see the build log above")
     smoke = smoke_test(client, name)
@@ -118,10 +121,10 @@ def build_image(root: Path, *, sandbox: bool, config: Any = None, base_image: st
     result = ImageResult(
         image=name, tag=tag.tag, id=info["Id"], size=int(info["Size"]), base_image=args["BASE_IMAGE"],
         base_size=_image_size(client, args["BASE_IMAGE"]), revision=tag.revision, dirty=tag.dirty, built=True,
-        seconds=round(time.monotonic() - started, 2), steps=log.steps, cached_steps=log.cached, smoke=smoke,
+        seconds=round(time.monotonic() - started, 2), steps=log.steps, rebuilt_steps=log.rebuilt, smoke=smoke,
     )
     record_image(root, result)
-    render.info(f"built {name} ({result.id[7:19]}, {result.size / 1e6:.1f} MB; {log.cached}/{log.steps} steps cached); smoke test: {smoke}")
+    render.info(f"built {name} ({result.id[7:19]}, {result.size / 1e6:.1f} MB; {log.rebuilt} of {log.steps} steps rebuilt); smoke test: {smoke}")
     return result
 
 
@@ -131,8 +134,8 @@ def _start_build(client: Any, root: Path, name: str, args: dict[str, str], nocac
             fileobj=context_archive(root, context_files(root)), custom_context=True, tag=name, buildargs=args,
             decode=True, rm=True, forcerm=True, nocache=nocache, pull=False,
         )
-    except docker.errors.APIError as err:  # the classic builder rejects a bad Dockerfile up front
-        raise StageFailed(f"image build of {name} failed: Dockerfile error: {docker_engine.first_line(err)}") from None
+    except docker.errors.APIError:
+        raise
     except docker.errors.DockerException as err:
         raise Unreachable(f"Docker engine went away during the image build: {docker_engine.first_line(err)}") from None
 
@@ -178,9 +181,10 @@ def _image_size(client: Any, name: str) -> int | None:
 
 
 def _config_section(config: Any) -> dict[str, Any]:
+    """Invoke config ``ghe.image`` (base_image, backup_utils_source, backup_utils_version)."""
     try:
-        section = config.ghe.image
-    except (AttributeError, KeyError):
+        section = config["ghe"]["image"]
+    except (TypeError, KeyError, AttributeError):
         return {}
     return dict(section) if section else {}
 

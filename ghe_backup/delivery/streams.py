@@ -33,7 +33,14 @@ class BuildLog:
     steps: int = 0
     cached: int = 0
     image_id: str | None = None
+    preamble: int = 0  # steps up to and including FROM
     tail: list[str] = field(default_factory=list)  # output of the current step, last lines
+    _from_seen: bool = False
+
+    @property
+    def rebuilt(self) -> int:
+        """Steps that ran instead of coming from the cache."""
+        return self.steps - self.cached - self.preamble
 
     def feed(self, record: dict[str, Any]) -> None:
         error = stream_error(record)
@@ -52,16 +59,19 @@ class BuildLog:
             match = _STEP.match(line)
             if match:
                 self.step, self.steps, self.tail = line, self.steps + 1, []
+                if not self._from_seen:  # ARGs before FROM and FROM itself never say "Using cache"
+                    self.preamble += 1
+                    self._from_seen = match[3].upper().startswith("FROM ")
             elif line.strip() == "---> Using cache":
                 self.cached += 1
-            else:
+            elif not line.lstrip().startswith(("--->", "Removing intermediate container")):
                 self.tail = [*self.tail[-4:], line]
 
     def failure(self, message: str) -> StageFailed:
         where = f" at {self.step}" if self.step else ""
         if _DISK_FULL.search(message):
             return StageFailed(f"image build failed{where}: out of disk space: {message}", hint="free disk space (docker system prune) and retry")
-        last = next((line for line in reversed(self.tail) if not line.startswith("--->")), None)
+        last = self.tail[-1] if self.tail else None
         return StageFailed(f"image build failed{where}: {message}", hint=f"last output: {last}" if last else None)
 
 

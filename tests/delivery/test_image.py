@@ -1,0 +1,122 @@
+"""The image stage on the real Docker engine (the sandbox's), building the real Dockerfile.
+
+Builds run in a temporary git copy of the build context (so edits elsewhere in the checkout
+do not move tags mid-test), on the sandbox's offline base image with the stand-in backup-utils.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from invoke import Config
+
+from ghe_backup import __version__
+from ghe_backup.delivery import docker_engine
+from ghe_backup.delivery.image import build_image, current_image, image_records
+from ghe_backup.delivery.tagging import context_files
+from ghe_backup.errors import ExitCode, StageFailed, Unreachable
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def commit_all(root: Path, message: str) -> None:
+    for args in (["add", "-A"], ["commit", "-qm", message]):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=root, check=True)
+
+
+def make_repo(root: Path) -> Path:
+    """A git repo holding the current build context of this checkout, committed."""
+    for name in context_files(REPO):
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, target)
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    commit_all(root, "context")
+    return root
+
+
+def sandbox_config(state) -> Config:
+    return Config(overrides={"ghe": {"image": {"base_image": state.endpoints["base_image"], "backup_utils_source": "context"}}})
+
+
+def test_an_unreachable_engine_is_exit_3(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    with pytest.raises(Unreachable) as err:
+        build_image(make_repo(tmp_path / "repo"), sandbox=False)
+    assert err.value.exit_code == ExitCode.UNREACHABLE and "no-docker.sock is not reachable" in str(err.value)
+
+
+@pytest.mark.integration
+class TestOnTheEngine:
+    @pytest.fixture(scope="class")
+    def built(self, sandbox_engine_registry, tmp_path_factory):
+        root = make_repo(tmp_path_factory.mktemp("image"))
+        config = sandbox_config(sandbox_engine_registry)
+        return root, config, build_image(root, sandbox=False, config=config)
+
+    def test_builds_smoke_tests_and_records_the_image(self, built):
+        root, config, result = built
+        assert result.smoke == f"ghe-backup {__version__}"
+        assert result.tag.startswith(subprocess.check_output(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, text=True).strip())
+        assert image_records(root)[result.tag].id == result.id
+        assert result.app_size is not None and 0 < result.app_size <= 40_000_000
+
+    def test_metadata_labels_healthcheck_and_backup_utils(self, built, sandbox_engine_registry):
+        root, config, result = built
+        client = docker_engine.connect()
+        info = client.inspect_image(result.id)["Config"]
+        revision = subprocess.check_output(["git", "rev-parse", "HEAD"], cwd=root, text=True).strip()
+        assert info["Labels"]["org.opencontainers.image.revision"] == revision
+        assert info["Labels"]["org.opencontainers.image.version"] == __version__
+        assert info["Labels"]["org.opencontainers.image.source"]
+        assert info["Entrypoint"] == ["python3", "-m", "ghe_backup"] and info["Cmd"] == ["run"]
+        assert "/health" in " ".join(info["Healthcheck"]["Test"])
+        container = client.create_container(result.id, entrypoint=["sh", "-c"], command=["ghe-backup --version && python3 -c 'import boto3, yaml, croniter'"], network_disabled=True)
+        client.start(container)
+        status = client.wait(container, timeout=60)
+        logs = client.logs(container).decode()
+        client.remove_container(container, force=True)
+        assert status["StatusCode"] == 0, logs
+        assert "backup-utils" in logs
+
+    def test_nothing_changed_means_nothing_built(self, built):
+        root, config, result = built
+        again = build_image(root, sandbox=False, config=config)
+        assert (again.built, again.id, again.tag) == (False, result.id, result.tag)
+        assert current_image(root, sandbox=False, config=config).id == result.id
+
+    def test_a_code_change_rebuilds_only_the_last_layers(self, built):
+        root, config, result = built
+        module = root / "ghe_backup" / "backup" / "__init__.py"
+        module.write_text(module.read_text() + "# a one-line change\n")
+        changed = build_image(root, sandbox=False, config=config)
+        assert changed.tag != result.tag and changed.built
+        assert changed.rebuilt_steps == 2, "only COPY ghe_backup and LABEL may run"
+        commit_all(root, "one line")
+        committed = build_image(root, sandbox=False, config=config)
+        assert committed.tag != changed.tag and committed.rebuilt_steps == 1  # same files: only LABEL (new revision)
+
+    def test_a_failing_step_is_named(self, built, tmp_path):
+        root = make_repo(tmp_path / "repo")
+        dockerfile = root / "Dockerfile"
+        dockerfile.write_text(dockerfile.read_text().replace("# Our program last", "RUN echo about to fail && false\n# Our program last"))
+        with pytest.raises(StageFailed) as err:
+            build_image(root, sandbox=False, config=built[1])
+        assert err.value.exit_code == ExitCode.FAILED
+        assert "RUN echo about to fail && false: The command '/bin/sh -c echo about to fail && false' returned a non-zero code: 1" in str(err.value)
+        assert "last output: about to fail" in str(err.value)
+
+    def test_a_dockerfile_syntax_error_is_reported(self, built, tmp_path):
+        root = make_repo(tmp_path / "repo")
+        (root / "Dockerfile").write_text("FROM scratch\nFROBNICATE now\n")
+        with pytest.raises(StageFailed, match="Dockerfile error: dockerfile parse error line 2: unknown instruction: FROBNICATE"):
+            build_image(root, sandbox=False, config=built[1])
+
+    def test_an_image_whose_entrypoint_fails_fails_the_smoke_test(self, built, tmp_path):
+        root = make_repo(tmp_path / "repo")
+        (root / "ghe_backup" / "__main__.py").write_text("import sys\nsys.exit('broken on purpose')\n")
+        with pytest.raises(StageFailed, match=r"smoke test of ghe-backup:\S+ failed: '--version' exited 1: broken on purpose"):
+            build_image(root, sandbox=False, config=built[1])
