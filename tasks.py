@@ -12,7 +12,8 @@ from ghe_backup.delivery import config as config_module
 from ghe_backup.delivery import deploy as deploy_module
 from ghe_backup.delivery import image as image_module
 from ghe_backup.delivery import push as push_module
-from ghe_backup.delivery import approval, render, testing
+from ghe_backup.delivery import approval, render, stack_status, testing
+from ghe_backup.delivery import history as history_module
 from ghe_backup.delivery.executor import preflight
 from ghe_backup.delivery.secrets import redact_data
 from ghe_backup.sandbox import aws as sandbox_aws
@@ -77,6 +78,20 @@ def show_config(c, account, origins=False, json=False):
     render.print_json(definition) if json else render.print_yaml(definition)
 
 
+@preflight(check_targets)
+@task(iterable=["account"], help={"account": ACCOUNT_HELP, "sandbox": SANDBOX_HELP, "json": JSON_HELP})
+def status(c, account, sandbox=False, json=False):
+    """Show the running ghe-backup stacks: status, version, image, AMI, newer Taupage."""
+    targets = resolve_targets(account, use_sandbox(sandbox, c.config), ROOT)
+    stack_status.show_status(ROOT, targets, as_json=json)
+
+
+@task(help={"account": "account name (default: all)", "limit": "show only the last N attempts", "json": JSON_HELP})
+def history(c, account=None, limit=None, json=False):
+    """Show every deploy attempt: who, when, what, and how it ended."""
+    history_module.show_history(ROOT, account, as_json=json, limit=int(limit) if limit else None)
+
+
 @task(name="up")
 def sandbox_up(c):
     """Start the local sandbox (engine, registry, emulated AWS accounts, Lizzy agents)."""
@@ -102,6 +117,6 @@ def sandbox_publish_taupage(c, date=None):
     render.print_json(sandbox_aws.publish_taupage(ROOT, date=date))
 
 
-ns = Collection(test, image, push, deploy, accounts, show_config)
+ns = Collection(test, image, push, deploy, accounts, show_config, status, history)
 ns.add_collection(Collection("sandbox", sandbox_up, sandbox_down, sandbox_status, sandbox_publish_taupage))
 ns.configure({"ghe": {"sandbox": False}})

@@ -164,5 +164,10 @@ def ami_name(access: AccountAccess, ami: str | None) -> str | None:
     return images[0].get("Name") if images else None
 
 
+def delete_stack(access: AccountAccess, stack: str) -> None:
+    """Delete through the CloudFormation API: only to clean up a stack the deployer could not."""
+    _call(f"deleting {stack}", access.client("cloudformation").delete_stack, StackName=stack)
+
+
 def caller_account(access: AccountAccess) -> str:
     return _call("asking STS who we are", access.client("sts").get_caller_identity)["Account"]

@@ -20,7 +20,7 @@ import yaml
 from ghe_backup.delivery import approval, history, render
 from ghe_backup.delivery.account_guard import check_caller
 from ghe_backup.delivery.aws_access import account_access
-from ghe_backup.delivery.cloudformation import StackInfo, ami_name, list_stacks, newest_taupage
+from ghe_backup.delivery.cloudformation import StackInfo, ami_name, delete_stack, list_stacks, newest_taupage
 from ghe_backup.delivery.config import AccountConfig
 from ghe_backup.delivery.definition import deploy_definition, pin_ami, recall_definition, remember_definition
 from ghe_backup.delivery.deployers import make_deployer
@@ -113,6 +113,9 @@ def deploy_account(
         attempt.result = attempt.result if attempt.result == "restored" else _result_of(err)
         attempt.reason = str(err)
         raise
+    except Exception as err:  # a bug: still recorded, then shown with its traceback
+        attempt.result, attempt.reason = "failed", f"internal error: {type(err).__name__}"
+        raise
     finally:
         attempt.duration = round(time.monotonic() - started, 2)
         history.append(root, attempt)
@@ -146,7 +149,7 @@ class _Run:
         deadline = self.started + settings.deploy_timeout
         self.endpoints = endpoints
         mark = time.monotonic()
-        access = account_access(settings, base_session)
+        access = self.access = account_access(settings, base_session)
         check_caller(settings, access)
         base = self.account.definition["SenzaInfo"]["StackName"]
         self.deployer = make_deployer(settings, access, endpoints, attempts=attempts)
@@ -210,20 +213,34 @@ class _Run:
         for label, value in summary:
             self.log(f"{label:<12} {value}")
 
+    def remove_failed(self, base: str, new: str, budget: float) -> str:
+        """Delete what is left of the failed stack; '' or a note on what is left over."""
+        if self.deployer.reader.observe(new, with_events=False).status is None:
+            return ""
+        try:
+            self.deployer.delete(base, new.rsplit("-", 1)[1], self.log)
+        except GheBackupError as err:
+            # A stack whose create call failed can be beyond senza (moto leaves it half made).
+            self.log(f"{self.deployer.name} could not delete {new} ({err}); deleting it through CloudFormation")
+            try:
+                delete_stack(self.access, new)
+            except GheBackupError as again:
+                self.log(f"could not delete {new} either: {again}")
+                return f"; {new} is left over (see docs/deploy.md#a-stuck-stack)"
+        try:
+            self.wait(new, "delete", budget)
+        except GheBackupError as err:
+            return f"; {new} is left over: {err}"
+        return ""
+
     def recover(self, base: str, new: str, previous: list[StackInfo], failure: GheBackupError) -> None:
         """Remove what is left of the failed stack, recreate the previous version, exit 1."""
         reason = failure.reason if isinstance(failure, StackFailed) else getattr(failure, "line", None) or str(failure)
         self.log(f"{new} failed: {reason}")
         budget = time.monotonic() + RESTORE_BUDGET
-        if self.deployer.reader.observe(new, with_events=False).status is not None:
-            try:
-                self.deployer.delete(base, new.rsplit("-", 1)[1], self.log)
-                self.wait(new, "delete", budget)
-            except GheBackupError as err:
-                raise StageFailed(f"{new} failed: {reason}; removing it failed too: {err}",
-                                  hint="see docs/deploy.md#a-stuck-stack") from None
+        leftover = self.remove_failed(base, new, budget)
         if not previous:
-            raise StageFailed(f"{new} failed: {reason}", hint="no previous version to restore")
+            raise StageFailed(f"{new} failed: {reason}{leftover}", hint="no previous version to restore")
         last = previous[-1]
         self.log(f"restoring {last.name} (image {last.image_tag}, AMI {last.ami})")
         definition = pin_ami(recall_definition(self.root, self.account.name, last.name) or deploy_definition(self.account, self.endpoints),
@@ -232,10 +249,10 @@ class _Run:
             self.deployer.create(_dump(definition), last.version, last.image_tag or self.image.tag, self.log)
             self.wait(last.name, "create", budget)
         except GheBackupError as err:
-            raise StageFailed(f"{new} failed: {reason}; restoring {last.name} failed too: {err}",
+            raise StageFailed(f"{new} failed: {reason}; restoring {last.name} failed too: {err}{leftover}",
                               hint="see docs/deploy.md#rollback") from None
         self.attempt.result = "restored"
-        raise StageFailed(f"{new} failed: {reason}", hint=f"restored {last.name} with image {last.image_tag} and AMI {last.ami}")
+        raise StageFailed(f"{new} failed: {reason}{leftover}", hint=f"restored {last.name} with image {last.image_tag} and AMI {last.ami}")
 
 
 def _dump(definition: dict[str, Any]) -> str:

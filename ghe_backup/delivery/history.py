@@ -12,7 +12,8 @@ from typing import Any
 from ghe_backup.delivery import render
 
 HISTORY_FILE = Path(".state/history.jsonl")
-COLUMNS = ("time", "user", "account", "stack_version", "image_tag", "image_digest", "ami", "deployer", "result", "duration", "reason")
+#: The table's columns; --json has every field (digest, AMI, replaced stacks, sandbox).
+COLUMNS = ("time (UTC)", "user", "account", "deployer", "stack version", "image", "result", "took", "reason")
 
 
 @dataclass
@@ -68,11 +69,11 @@ def show_history(root: Path, account: str | None = None, *, as_json: bool = Fals
     if as_json:
         render.print_json(entries)
         return entries
-    rows = []
-    for e in entries:
-        digest = (e.get("image_digest") or "")[:19]
-        rows.append((e.get("time", "")[:19], e.get("user"), e.get("account") + (" (sandbox)" if e.get("sandbox") else ""),
-                     e.get("stack_version"), e.get("image_tag"), digest, e.get("ami"), e.get("deployer"),
-                     e.get("result"), f"{e.get('duration', 0):.1f}s", e.get("reason", "")))
+    rows = [
+        (e.get("time", "")[:19].replace("T", " "), e.get("user"), e.get("account", "") + (" (sandbox)" if e.get("sandbox") else ""),
+         e.get("deployer"), e.get("stack_version"), e.get("image_tag"), e.get("result"), f"{e.get('duration', 0):.0f}s",
+         e.get("reason", ""))
+        for e in entries
+    ]
     render.print_table(COLUMNS, rows, title=f"deploy history{' of ' + account if account else ''}")
     return entries

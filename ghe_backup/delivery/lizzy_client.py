@@ -28,6 +28,8 @@ from ghe_backup.errors import ConfigError, StageFailed, Unreachable
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 CREATE_RETRY_STATUSES = {429, 502, 503, 504}
+#: The title of Lizzy's 500 when senza ran and failed: an answer, not a transient fault.
+SENZA_FAILED = "Execution Error"
 
 
 class LizzyRefused(ConfigError):
@@ -148,13 +150,13 @@ class LizzyClient:
                 text = answer.read().decode() or "null"
                 return json.loads(text)
         except urllib.error.HTTPError as err:
-            detail = self._detail(err)
+            title, detail = self._detail(err)
             if err.code == 404 and missing_ok:
                 return None
             if err.code in (401, 403):
                 raise LizzyRefused(f"Lizzy at {self.url} refused the token ({err.code}): {detail}",
                                    hint="check the token and that its user may deploy here") from None
-            if err.code in retry_statuses:
+            if err.code in retry_statuses and title != SENZA_FAILED:
                 raise _Retry(f"{err.code} {detail[:200]}") from None
             raise LizzyProblem(err.code, detail) from None
         except (urllib.error.URLError, ConnectionError, TimeoutError) as err:
@@ -163,10 +165,13 @@ class LizzyClient:
         except ValueError:
             raise LizzyProblem(200, "the answer was not JSON") from None
 
-    def _detail(self, err: urllib.error.HTTPError) -> str:
+    def _detail(self, err: urllib.error.HTTPError) -> tuple[str, str]:
+        """The problem's title and detail (senza's output for a failed senza run)."""
         try:
             problem = json.loads(err.read().decode() or "{}")
         except (ValueError, OSError):
             problem = {}
+        if not isinstance(problem, dict):
+            problem = {}
         text = problem.get("detail") or problem.get("title") or err.reason or ""
-        return redact_text(str(text), [self._token])
+        return str(problem.get("title", "")), redact_text(str(text), [self._token])
