@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -91,7 +92,7 @@ class TestOnTheEngine:
     def test_a_code_change_rebuilds_only_the_last_layers(self, built):
         root, config, result = built
         module = root / "ghe_backup" / "backup" / "__init__.py"
-        module.write_text(module.read_text() + "# a one-line change\n")
+        module.write_text(module.read_text() + f"# a one-line change {uuid.uuid4()}\n")  # new to the engine's cache
         changed = build_image(root, sandbox=False, config=config)
         assert changed.tag != result.tag and changed.built
         assert changed.rebuilt_steps == 2, "only COPY ghe_backup and LABEL may run"
