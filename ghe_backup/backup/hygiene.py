@@ -59,11 +59,11 @@ def clean_data_dir(
 
 def run_hygiene(
     data_dir: Path, lock_path: Path, *, stale_marker_age: float, stalled_snapshot_age: float,
-    now: float | None = None,
+    now: float | None = None, lock_patience: float = PATIENCE,
 ) -> HygieneReport:
     """Take the backup lock and clean up; skip (and say so) while a backup holds it."""
     lock = BackupLock(lock_path)
-    if not lock.acquire(wait=PATIENCE):
+    if not lock.acquire(wait=lock_patience):
         log_event(log, "hygiene_skipped", reason="a backup holds the lock", lock=str(lock_path))
         return HygieneReport(skipped_reason="a backup holds the lock")
     try:

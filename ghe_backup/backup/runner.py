@@ -56,8 +56,9 @@ def backup_command(settings: Settings) -> list[str]:
 class BackupRunner:
     """Runs one backup at a time; ``stop()`` lets a running one finish or stops it cleanly."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, lock_patience: float = PATIENCE):
         self.settings = settings
+        self.lock_patience = lock_patience
         self._mutex = threading.Lock()
         self._idle = threading.Event()
         self._idle.set()
@@ -72,7 +73,7 @@ class BackupRunner:
             if self._stopping:
                 return self._skipped("shutting down")
             lock = BackupLock(self.settings.lock_path)
-            if not lock.acquire(wait=PATIENCE):
+            if not lock.acquire(wait=self.lock_patience):
                 return self._skipped("another backup holds the lock")
             self._idle.clear()
             self._terminated = False

@@ -83,7 +83,7 @@ def test_nothing_goes_while_a_backup_holds_the_lock(settings, data_dir):
     before = _tree(data_dir)
     with BackupLock(settings.lock_path) as acquired:  # a separate open file: flock conflicts
         assert acquired
-        report = _clean(settings)
+        report = _clean(settings, lock_patience=0.05)
     assert report.skipped_reason == "a backup holds the lock"
     assert _tree(data_dir) == before
     # Once the lock is free, the same call cleans up.

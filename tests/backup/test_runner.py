@@ -25,7 +25,7 @@ from conftest import REPO_ROOT, events, subprocess_env
 def runner(settings, data_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("GHE_STANDIN_RECORD", str(tmp_path / "record"))
     write_backup_config(settings)
-    return BackupRunner(settings)
+    return BackupRunner(settings, lock_patience=0.05)
 
 
 def _starts(tmp_path) -> list[str]:
