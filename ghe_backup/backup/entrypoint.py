@@ -15,7 +15,7 @@ import time
 
 from ghe_backup import __version__
 
-from .backup_config import write_backup_config
+from .backup_config import render_backup_config, write_backup_config
 from .health import HealthServer, Thresholds, collect_status
 from .hygiene import run_hygiene
 from .logs import log_event
@@ -31,6 +31,7 @@ def prepare(settings: Settings) -> None:
     """Check the settings, install the SSH key, write backup.config and clean the data dir."""
     parse_schedule(settings.schedule)
     backup_command(settings)
+    render_backup_config(settings)  # validate before the key step calls KMS
     install_ssh_key(settings)
     path = write_backup_config(settings)
     log_event(log, "backup_config_written", path=str(path), ghe_hostname=settings.ghe_hostname,
