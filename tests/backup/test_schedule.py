@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import yaml
 
 from ghe_backup.backup.schedule import (
     ScheduleError,
@@ -16,9 +17,35 @@ from ghe_backup.backup.schedule import (
     runs_between,
 )
 
-from conftest import events
+from conftest import REPO_ROOT, events
 
-# The schedules the accounts ship with (senza TaupageConfig BACKUP_SCHEDULE).
+
+def shipped_schedules() -> dict[str, str]:
+    """BACKUP_SCHEDULE of every account overlay in config/accounts."""
+    found = {}
+    for path in sorted((REPO_ROOT / "config" / "accounts").glob("*.yaml")):
+        for component in yaml.safe_load(path.read_text()).get("senza", {}).get("SenzaComponents", []):
+            for body in component.values():
+                schedule = body.get("TaupageConfig", {}).get("environment", {}).get("BACKUP_SCHEDULE")
+                if schedule:
+                    found[path.stem] = schedule
+    return found
+
+
+def test_the_accounts_ship_these_schedules():
+    shipped = shipped_schedules()
+    assert shipped.get("staging") == STAGING and shipped.get("prod") == PROD
+
+
+def test_no_two_shipped_accounts_back_up_at_the_same_time():
+    shipped = shipped_schedules()
+    assert len(shipped) >= 2
+    for schedule in shipped.values():
+        parse_schedule(schedule)
+    assert find_overlaps(shipped, START, START + WEEK, MAX_BACKUP) == []
+
+# The schedules the accounts ship with (senza TaupageConfig BACKUP_SCHEDULE); the first
+# test checks that config/accounts still says so.
 STAGING = "0 1-23/2 * * *"
 PROD = "0 */2 * * *"
 START = datetime(2026, 11, 27, 8, 0, 0, tzinfo=timezone.utc)
