@@ -55,10 +55,11 @@ class ImageResult:
 def build_args(*, sandbox: bool, config: Any = None, base_image: str | None = None, root: Path | None = None) -> dict[str, str]:
     """The content-relevant build arguments: defaults < sandbox < Invoke config ghe.image.* < flag."""
     args = dict(DEFAULT_ARGS)
-    if sandbox:
-        args["BASE_IMAGE"] = sandbox_base_image(root)
-        args["BACKUP_UTILS_SOURCE"] = "context"  # no network to clone from
     section = _config_section(config)
+    if sandbox:
+        if not (base_image or section.get("base_image")):
+            args["BASE_IMAGE"] = sandbox_base_image(root)
+        args["BACKUP_UTILS_SOURCE"] = "context"  # no network to clone from
     for key, arg in CONFIG_KEYS.items():
         if section.get(key):
             args[arg] = str(section[key])

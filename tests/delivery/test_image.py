@@ -6,41 +6,20 @@ do not move tags mid-test), on the sandbox's offline base image with the stand-i
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
-from invoke import Config
 
 from ghe_backup import __version__
 from ghe_backup.delivery import docker_engine
 from ghe_backup.delivery.image import build_image, current_image, image_records
-from ghe_backup.delivery.tagging import context_files
 from ghe_backup.errors import ExitCode, StageFailed, Unreachable
 
+from context_repo import commit_all, make_repo, sandbox_config
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def commit_all(root: Path, message: str) -> None:
-    for args in (["add", "-A"], ["commit", "-qm", message]):
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=root, check=True)
-
-
-def make_repo(root: Path) -> Path:
-    """A git repo holding the current build context of this checkout, committed."""
-    for name in context_files(REPO):
-        target = root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, target)
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-    commit_all(root, "context")
-    return root
-
-
-def sandbox_config(state) -> Config:
-    return Config(overrides={"ghe": {"image": {"base_image": state.endpoints["base_image"], "backup_utils_source": "context"}}})
 
 
 def test_an_unreachable_engine_is_exit_3(tmp_path, monkeypatch):
