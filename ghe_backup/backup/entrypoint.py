@@ -14,6 +14,7 @@ import threading
 import time
 
 from ghe_backup import __version__
+from ghe_backup.errors import ConfigError
 
 from .backup_config import render_backup_config, write_backup_config
 from .health import HealthServer, Thresholds, collect_status
@@ -36,7 +37,11 @@ def prepare(settings: Settings) -> None:
     path = write_backup_config(settings)
     log_event(log, "backup_config_written", path=str(path), ghe_hostname=settings.ghe_hostname,
               data_dir=str(settings.data_dir), num_snapshots=settings.num_snapshots)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"cannot create GHE_DATA_DIR={settings.data_dir}: {err.strerror}",
+                          hint="check the data volume's permissions") from None
     run_hygiene(settings.data_dir, settings.lock_path, stale_marker_age=settings.stale_marker_age,
                 stalled_snapshot_age=settings.stalled_snapshot_age)
 

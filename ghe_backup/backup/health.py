@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable
 
+from ghe_backup.errors import ConfigError
+
 from .lock import lock_is_held
 from .logs import log_event
 from .metrics import render_metrics
@@ -130,7 +132,11 @@ class HealthServer:
     def __init__(self, status_source: Callable[[], BackupStatus], limits: Thresholds,
                  host: str = "0.0.0.0", port: int = 8080):
         handler = type("Handler", (_Handler,), {"status_source": staticmethod(status_source), "limits": limits})
-        self._httpd = ThreadingHTTPServer((host, port), handler)
+        try:
+            self._httpd = ThreadingHTTPServer((host, port), handler)
+        except OSError as err:
+            raise ConfigError(f"cannot serve /health on {host}:{port}: {err.strerror}",
+                              hint="set HEALTH_PORT to a free port or HEALTH_BIND to a local address") from None
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 

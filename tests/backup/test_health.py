@@ -133,3 +133,16 @@ def test_a_nearly_full_volume_is_unhealthy(free, limits, problem):
     assert report.problems == [problem]
     ok = evaluate_health(_status(free_bytes=60), replace(limits, min_free_bytes=min(limits.min_free_bytes, 60)))
     assert ok.healthy
+
+
+def test_a_busy_port_is_a_clear_config_error(settings):
+    import socket
+
+    from ghe_backup.errors import ConfigError
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"cannot serve /health on 127.0.0.1:{port}.*HEALTH_PORT"):
+            HealthServer(lambda: None, Thresholds(60), host="127.0.0.1", port=port)
