@@ -40,3 +40,26 @@ def sandbox_engine_registry():
     yield state
     for component in reversed(started):
         component.stop(state)
+
+
+@pytest.fixture(scope="session")
+def sandbox_accounts():
+    """The sandbox's emulated AWS accounts, token-info endpoint and Lizzy agents (integration tests).
+
+    Reuses what already runs; at the end stops only what this fixture started. Yields the
+    endpoints (aws_endpoint, aws_accounts, lizzy, token_env, token_file, tokeninfo).
+    """
+    from ghe_backup.sandbox import SandboxState, aws, lizzy, tokeninfo
+
+    components = (aws, tokeninfo, lizzy)
+    state = SandboxState.load(REPO)
+    started = [c for c in components if not c.is_up(state)]
+    for component in components:
+        component.start(state)
+    keys = ("aws_endpoint", "aws_accounts", "lizzy", "token_env", "token_file", "tokeninfo")
+    current = SandboxState.load(REPO)  # others may have written meanwhile: merge only our keys
+    current.endpoints.update({k: state.endpoints[k] for k in keys})
+    current.save()
+    yield state
+    for component in reversed(started):
+        component.stop(state)

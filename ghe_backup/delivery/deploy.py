@@ -235,7 +235,7 @@ class _Run:
 
     def recover(self, base: str, new: str, previous: list[StackInfo], failure: GheBackupError) -> None:
         """Remove what is left of the failed stack, recreate the previous version, exit 1."""
-        reason = failure.reason if isinstance(failure, StackFailed) else getattr(failure, "line", None) or str(failure)
+        reason = failure.reason if isinstance(failure, StackFailed) else failure.message
         self.log(f"{new} failed: {reason}")
         budget = time.monotonic() + RESTORE_BUDGET
         leftover = self.remove_failed(base, new, budget)
