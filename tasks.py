@@ -111,7 +111,7 @@ def sandbox_status(c, json=False):
     render.print_json(current) if json else render.print_sandbox(current)
 
 
-@task(name="publish-taupage", help={"date": "AMI date as YYYYMMDD (default: today)"})
+@task(name="publish-taupage", help={"date": "AMI date as YYYYMMDD (default: the next staged one)"})
 def sandbox_publish_taupage(c, date=None):
     """Publish a newer Taupage AMI in every sandbox account."""
     render.print_json(sandbox_aws.publish_taupage(ROOT, date=date))
