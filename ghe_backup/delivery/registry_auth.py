@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ghe_backup.delivery.aws_access import CLIENT_CONFIG, account_access
 from ghe_backup.errors import StageFailed, Unreachable
 
 ECR_HOST = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
@@ -47,8 +48,8 @@ def ecr_login(settings: Any, account_id: str, region: str) -> dict[str, str]:
     import botocore.exceptions as bex
 
     try:
-        session = _session(settings, region)
-        ecr = session.client("ecr", region_name=region, endpoint_url=getattr(settings, "aws_endpoint", None))
+        access = account_access(settings)  # the deploy role when configured, else the caller's credentials
+        ecr = access.session.client("ecr", region_name=region, endpoint_url=access.endpoint, config=CLIENT_CONFIG)
         answer = ecr.get_authorization_token(registryIds=[account_id])
         data = answer["authorizationData"][0]
         username, password = base64.b64decode(data["authorizationToken"]).decode().split(":", 1)
@@ -65,20 +66,3 @@ def ecr_login(settings: Any, account_id: str, region: str) -> dict[str, str]:
             f"ECR refused a login token for account {settings.name} ({account_id}): {error.get('Code')}: {error.get('Message')}"
         ) from None
     return {"username": username, "password": password, "serveraddress": data.get("proxyEndpoint") or f"https://{settings.registry}"}
-
-
-def _session(settings: Any, region: str) -> Any:
-    """A boto3 session for the account: the deploy role when configured, else the caller's credentials."""
-    import boto3
-
-    role = getattr(settings, "deploy_role", None)
-    if not role:
-        return boto3.Session(region_name=region)
-    if not role.startswith("arn:"):
-        role = f"arn:aws:iam::{settings.account_id}:role/{role}"
-    sts = boto3.client("sts", region_name=region, endpoint_url=getattr(settings, "aws_endpoint", None))
-    creds = sts.assume_role(RoleArn=role, RoleSessionName="ghe-backup-push")["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"], region_name=region,
-    )

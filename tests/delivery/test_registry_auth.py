@@ -9,7 +9,7 @@ import pytest
 
 from ghe_backup.delivery.config import select_accounts
 from ghe_backup.delivery.registry_auth import ecr_registry, registry_auth
-from ghe_backup.errors import StageFailed
+from ghe_backup.errors import ConfigError, StageFailed
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -71,4 +71,6 @@ def test_missing_aws_credentials_fail_the_push(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(StageFailed, match="no AWS credentials to log in to ECR for account prod"):
+        registry_auth(dataclasses.replace(prod(), deploy_role=None))
+    with pytest.raises(ConfigError, match="prod: no AWS credentials to assume arn:aws:iam::123456789012:role/ghe-backup-deployer"):
         registry_auth(prod())
