@@ -1,7 +1,9 @@
 """CloudFormation stacks of one deployment: versions, reading their state, waiting for an end.
 
-``wait_for_stack`` polls a ``StackReader`` with tenacity: exponential backoff capped at
-``poll_max_interval``, an overall deadline, retries of transient read faults only. A terminal
+``wait_for_stack`` polls a ``StackReader`` with tenacity at a fixed rate: the interval, measured
+from the start of one read to the start of the next, grows exponentially from 0.25 s to
+``poll_max_interval`` and then stays there; an overall deadline; retries of transient read
+faults only. A terminal
 failure (``*_FAILED``, ``ROLLBACK_*``, a ``DELETE_*`` while creating) stops at once with the
 reason from the stack events; progress is reported as status changes and new events.
 """
@@ -14,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-from tenacity import RetryError, Retrying, retry_if_exception, retry_if_result, stop_after_delay, wait_exponential
+from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception, retry_if_result, wait_exponential
 
 from ghe_backup.errors import StageFailed, Unreachable
 
@@ -143,6 +145,28 @@ class Progress:
                 self.report(f"  {event.time[11:19]} {event.resource} {event.status}{reason}")
 
 
+class FixedRate:
+    """A tenacity ``wait``: the next read starts ``interval`` after the last one started.
+
+    The interval backs off exponentially (``initial`` doubling to ``max_interval``); the time the
+    read itself took is subtracted (never below zero), so a slow read does not stretch the cadence,
+    and no sleep runs past ``deadline``.
+    """
+
+    def __init__(self, max_interval: float, deadline: float, clock: Callable[[], float], initial: float = 0.25):
+        self.interval = wait_exponential(multiplier=initial, min=min(initial, max_interval), max=max_interval)
+        self.deadline, self.clock = deadline, clock
+        self.read_started = clock()
+
+    def started(self) -> None:
+        self.read_started = self.clock()
+
+    def __call__(self, state: RetryCallState) -> float:
+        now = self.clock()
+        pause = self.interval(state) - (now - self.read_started)
+        return max(0.0, min(pause, self.deadline - now))
+
+
 def wait_for_stack(
     reader: StackReader,
     stack: str,
@@ -151,19 +175,25 @@ def wait_for_stack(
     deadline: float,
     max_interval: float,
     report: Callable[[str], None],
-    events_every: int = 5,
+    events_every: int = 15,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Observation:
     """Poll until ``stack`` reaches a terminal state for ``goal``; raise StackFailed or DeadlineExceeded.
 
-    ``deadline`` is a ``time.monotonic()`` value. One read per poll; events are read every
-    ``events_every`` polls and whenever the status changes, which keeps the steady state near
-    30 requests a minute at a 2 s cap.
+    ``deadline`` is a ``clock()`` (``time.monotonic()``) value. One read per poll, started every
+    ``max_interval`` seconds at steady state (see ``FixedRate``), so a terminal state is seen at
+    most ``max_interval`` plus one read after it happens. Events are read every ``events_every``
+    polls and whenever the status changes: at the 2 s default that is 30 status reads and 2 event
+    reads a minute.
     """
     progress = Progress(report)
-    started = time.monotonic()
+    started = clock()
     last: list[Observation] = [Observation(status="unknown")]
+    rate = FixedRate(max_interval, deadline, clock)
 
     def poll() -> Observation:
+        rate.started()
         with_events = progress.polls % events_every == 0
         seen = reader.observe(stack, with_events=with_events)
         if seen.status != progress.status and not with_events and seen.status is not None:
@@ -173,10 +203,11 @@ def wait_for_stack(
         return seen
 
     retrying = Retrying(
-        wait=wait_exponential(multiplier=0.25, min=0.25, max=max_interval),
-        stop=stop_after_delay(max(0.0, deadline - time.monotonic())),
+        wait=rate,
+        stop=lambda state: clock() >= deadline,
         retry=retry_if_result(lambda seen: outcome(seen.status, goal) == "waiting")
         | retry_if_exception(lambda err: isinstance(err, TransientError)),
+        sleep=sleep,
         reraise=False,
     )
     try:
@@ -185,7 +216,7 @@ def wait_for_stack(
         attempt = err.last_attempt
         if attempt.failed:
             raise Unreachable(f"could not read {stack}: {attempt.exception()}", hint="retried until the deadline") from None
-        raise DeadlineExceeded(stack, last[0].status, time.monotonic() - started) from None
+        raise DeadlineExceeded(stack, last[0].status, clock() - started) from None
     if outcome(seen.status, goal) == "failed":
         if not seen.events:
             seen = reader.observe(stack, with_events=True) if seen.status else seen

@@ -85,3 +85,58 @@ def test_the_deadline_names_the_status_still_in_progress():
         wait(Script(Observation("DELETE_IN_PROGRESS")), goal="delete", seconds=0.3)
     assert "ghe-backup-v1 is still DELETE_IN_PROGRESS" in str(excinfo.value)
     assert time.monotonic() - started < 2
+
+
+class FakeTime:
+    """A clock that only moves when the wait sleeps or a read takes time."""
+
+    def __init__(self):
+        self.now, self.sleeps = 1000.0, []
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(round(seconds, 6))
+        self.now += seconds
+
+
+class SlowReader:
+    """In progress for ``polls`` reads, then complete; each read takes ``seconds`` of fake time."""
+
+    def __init__(self, fake, seconds, polls):
+        self.fake, self.seconds, self.polls, self.starts = fake, seconds, polls, []
+
+    def observe(self, stack, *, with_events):
+        self.starts.append(self.fake.now)
+        self.fake.now += self.seconds
+        return Observation("CREATE_IN_PROGRESS" if len(self.starts) <= self.polls else "CREATE_COMPLETE")
+
+
+def fake_wait(reader, fake, *, deadline=600.0, max_interval=2.0):
+    return wait_for_stack(reader, "ghe-backup-v1", goal="create", deadline=fake.now + deadline, max_interval=max_interval,
+                          report=lambda line: None, events_every=1000, clock=fake.clock, sleep=fake.sleep)
+
+
+def test_polls_at_a_fixed_rate_sleeping_only_what_the_read_left_of_the_interval():
+    fake = FakeTime()
+    reader = SlowReader(fake, seconds=0.5, polls=8)
+    fake_wait(reader, fake)
+    # backoff 0.25, 0.5, 1, 2 (cap), 2, ...: each minus the 0.5 s the read took, never negative
+    assert fake.sleeps == [0.0, 0.0, 0.5, 1.5, 1.5, 1.5, 1.5, 1.5]
+    steady = [b - a for a, b in zip(reader.starts[3:], reader.starts[4:9])]
+    assert steady == [2.0] * 5  # start to start
+
+
+def test_a_read_slower_than_the_interval_is_followed_at_once():
+    fake = FakeTime()
+    fake_wait(SlowReader(fake, seconds=2.5, polls=5), fake)
+    assert fake.sleeps == [0.0] * 5
+
+
+def test_no_sleep_runs_past_the_deadline():
+    fake = FakeTime()
+    with pytest.raises(DeadlineExceeded):
+        fake_wait(SlowReader(fake, seconds=0.1, polls=10**6), fake, deadline=5.0)
+    assert max(fake.sleeps) <= 1.9 and sum(fake.sleeps) <= 5.0
+    assert fake.now <= 1000.0 + 5.0 + 0.1
