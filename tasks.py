@@ -50,12 +50,16 @@ def push(c, account, sandbox=False, json=False):
 @task(
     pre=[push],
     iterable=["account"],
-    help={"account": ACCOUNT_HELP, "sandbox": SANDBOX_HELP, "yes": "approve without asking (CI, after its own approval)"},
+    help={
+        "account": ACCOUNT_HELP, "sandbox": SANDBOX_HELP, "json": JSON_HELP,
+        "yes": "approve without asking (CI, after its own approval)",
+    },
 )
-def deploy(c, account, sandbox=False, yes=False):
+def deploy(c, account, sandbox=False, yes=False, json=False):
     """Deploy the pushed image to each account (test, image and push run first)."""
     targets = resolve_targets(account, use_sandbox(sandbox, c.config), ROOT)
-    deploy_module.deploy_accounts(ROOT, targets, assume_yes=yes, config=c.config)
+    results = deploy_module.deploy_accounts(ROOT, targets, assume_yes=yes, config=c.config)
+    render.print_json(results) if json else render.print_table(deploy_module.RESULT_COLUMNS, deploy_module.result_rows(results))
 
 
 @task(help={"json": JSON_HELP})

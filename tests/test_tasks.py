@@ -34,10 +34,10 @@ def stages(monkeypatch, config_tree):
     monkeypatch.setattr(config_module, "REPO_ROOT", config_tree)
     monkeypatch.setattr(testing, "run_unit_tests", lambda root: log.append(("test",)))
     monkeypatch.setattr(image_module, "build_image", lambda root, sandbox, config: log.append(("image", sandbox)))
-    monkeypatch.setattr(push_module, "push_image", lambda root, targets, config: log.append(("push", [t.name for t in targets])))
+    monkeypatch.setattr(push_module, "push_image", lambda root, targets, config: log.append(("push", [t.name for t in targets])) or [])
     monkeypatch.setattr(
         deploy_module, "deploy_accounts",
-        lambda root, targets, assume_yes, config: log.append(("deploy", [t.name for t in targets], assume_yes)),
+        lambda root, targets, assume_yes, config: log.append(("deploy", [t.name for t in targets], assume_yes)) or [],
     )
     return log
 
@@ -84,6 +84,13 @@ def test_approval_without_terminal_or_yes_stops_before_any_stage(stages, monkeyp
 def test_sandbox_not_running_is_unreachable_before_any_stage(stages):
     assert inv("push", "--account=prod", "--sandbox") == 3
     assert stages == []
+
+
+def test_json_is_not_handed_down_so_stdout_holds_one_document(stages, capsys):
+    import json
+
+    assert inv("deploy", "--account=staging", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == []  # deploy's (recorded, empty) result; push printed no JSON
 
 
 def test_test_and_image_alone(stages):

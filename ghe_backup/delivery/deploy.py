@@ -71,6 +71,14 @@ def deploy_accounts(root: Path, accounts: list[AccountConfig], *, assume_yes: bo
     return results
 
 
+RESULT_COLUMNS = ("account", "stack", "status", "image", "AMI", "replaced")
+
+
+def result_rows(results: list[DeployResult]) -> list[tuple[str, ...]]:
+    """Rows for ``render.print_table(RESULT_COLUMNS, ...)``."""
+    return [(r.account, r.stack, r.status, r.image, r.ami or "", ", ".join(r.replaced) or "-") for r in results]
+
+
 def pushed(root: Path, account: AccountConfig) -> ImageRef:
     from ghe_backup.delivery import push
 

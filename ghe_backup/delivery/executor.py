@@ -5,9 +5,10 @@ Invoke runs pre-tasks without arguments. ``inv deploy --account=prod`` must reac
 that required it which it also declares. Calls are then de-duplicated as Invoke does, so
 ``test`` and ``image`` run once however many accounts a call names.
 
-Before any task runs, every planned call's ``preflight`` check runs (see ``preflight``), so
-bad input (an unknown account, a missing approval) fails before anything is tested, built,
-pushed or deployed.
+It runs Invoke's loop itself for two reasons. Before any task runs, every planned call's
+``preflight`` check runs (see ``preflight``), so bad input (an unknown account, a missing
+approval) fails before anything is tested, built, pushed or deployed. And only the tasks the user named write to stdout; prerequisites' output
+goes to stderr, so a result on stdout (``--json``) is one document.
 
 This is also the one place where ``GheBackupError`` becomes a one-line message and a named
 exit code (a traceback only with ``inv --debug`` or ``GHE_BACKUP_DEBUG=1``).
@@ -15,6 +16,7 @@ exit code (a traceback only with ``inv --debug`` or ``GHE_BACKUP_DEBUG=1``).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import sys
@@ -43,9 +45,14 @@ def task_parameters(task: Task) -> set[str]:
     return set(names[1:])
 
 
+#: Parameters about how a task shows its own result, not about what the pipeline does:
+#: ``inv deploy --json`` prints deploy's result as JSON, not push's as well.
+NOT_HANDED_DOWN = frozenset({"json"})
+
+
 def hand_down(pre: Call, kwargs: dict[str, Any]) -> Call:
     """A copy of the pre-task call with the parameters it shares with its requirer."""
-    accepted = task_parameters(pre.task)
+    accepted = task_parameters(pre.task) - NOT_HANDED_DOWN
     shared = {k: v for k, v in kwargs.items() if k in accepted and k not in pre.kwargs}
     return Call(pre.task, args=pre.args, kwargs={**pre.kwargs, **shared}, called_as=pre.called_as)
 
@@ -65,8 +72,7 @@ class PipelineExecutor(Executor):
 
     def execute(self, *tasks: Any) -> dict[Task, Any]:
         try:
-            self.run_preflight(self.dedupe(self.expand_calls(self.normalize(tasks))))
-            return super().execute(*tasks)
+            return self.run_calls(self.normalize(tasks))
         except GheBackupError as err:
             if self._debug():
                 traceback.print_exc()
@@ -75,6 +81,25 @@ class PipelineExecutor(Executor):
         except KeyboardInterrupt:
             print("error: interrupted", file=sys.stderr, flush=True)
             raise Exit(code=130) from None
+
+    def run_calls(self, direct: list[Call]) -> dict[Task, Any]:
+        """Invoke's loop, plus: preflight first; stdout belongs to the tasks the user named.
+
+        A prerequisite's output goes to stderr, so ``inv deploy --json`` prints one document.
+        """
+        dedupe = getattr(getattr(self.config, "tasks", None), "dedupe", True)
+        expanded = self.expand_calls(direct)
+        calls = self.dedupe(expanded) if dedupe else expanded
+        self.run_preflight(calls)
+        results: dict[Task, Any] = {}
+        for call in calls:
+            self.config.load_collection(self.collection.configuration(call.called_as))
+            self.config.load_shell_env()
+            context = call.make_context(self.config, core_parse_result=self.core)
+            output = contextlib.nullcontext() if call in direct else contextlib.redirect_stdout(sys.stderr)
+            with output:
+                results[call.task] = call.task(context, *call.args, **call.kwargs)
+        return results
 
     def run_preflight(self, calls: list[Call]) -> None:
         # Checks must see the config the tasks will see (collection defaults, INVOKE_* env).

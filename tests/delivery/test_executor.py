@@ -52,6 +52,13 @@ def test_each_stage_runs_once_when_tasks_are_named_together():
     assert [entry[0] for entry in log] == ["test", "image", "push", "deploy"]
 
 
+def test_presentation_flags_are_not_handed_down():
+    log = []
+    graph = make_graph(log)
+    call = hand_down(__import__("invoke").Call(graph["push"]), {"account": ["x"], "json": True})
+    assert call.kwargs == {"account": ["x"]}
+
+
 def test_hand_down_keeps_explicit_pre_task_arguments():
     log = []
     push_call = hand_down(__import__("invoke").Call(make_graph(log)["push"], kwargs={"sandbox": False}), {"sandbox": True, "account": ["x"]})
