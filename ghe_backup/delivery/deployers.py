@@ -1,8 +1,11 @@
 """The two deployers: through the account's Lizzy agent, or senza run here with the account's role.
 
 Both offer the same four things: ``check`` (may we act, and is it the right account?), ``create``,
-``delete`` and a ``reader`` to wait with. Only they change stacks; reading for decisions and
-events uses the account's CloudFormation API (``cloudformation.py``).
+``delete`` and a ``reader`` to wait with. Only they change stacks; reading (decisions, waits,
+events) uses the account's CloudFormation API (``cloudformation.py``) with the verified,
+read-only ``deploy_role`` credentials that the account guard needs anyway. For Lizzy, that is
+also where stack status is read while waiting: the agent's ``GET /api/stacks/{id}`` runs
+``senza list`` (about 1 s) to report the very same CloudFormation status.
 """
 
 from __future__ import annotations
@@ -17,22 +20,7 @@ from ghe_backup.delivery.aws_access import AccountAccess
 from ghe_backup.delivery.cloudformation import PARAMETER, CloudFormationReader
 from ghe_backup.delivery.lizzy_client import LizzyClient, resolve_token
 from ghe_backup.delivery.senza_cli import run_senza
-from ghe_backup.delivery.stacks import Observation, stack_name, version_of
-
-
-class LizzyReader:
-    """Status as the agent reports it; events and reasons from CloudFormation."""
-
-    def __init__(self, client: LizzyClient, cloudformation: CloudFormationReader):
-        self.client, self.cloudformation = client, cloudformation
-
-    def observe(self, stack: str, *, with_events: bool) -> Observation:
-        base, version = stack.rsplit("-", 1)
-        found = self.client.get_stack(base, version)
-        if not with_events:
-            return Observation(status=found.status if found else None)
-        detail = self.cloudformation.observe(stack, with_events=True)
-        return Observation(status=found.status if found else None, reason=detail.reason, events=detail.events)
+from ghe_backup.delivery.stacks import stack_name, version_of
 
 
 class LizzyDeployer:
@@ -42,7 +30,7 @@ class LizzyDeployer:
                  *, attempts: int = 5):
         self.settings, self.access = settings, access
         self.client = LizzyClient(settings.lizzy_url, resolve_token(settings, sandbox_endpoints), attempts=attempts)
-        self.reader = LizzyReader(self.client, CloudFormationReader(access))
+        self.reader = CloudFormationReader(access)  # status and events: one DescribeStacks a poll
 
     @property
     def secrets(self) -> list[str]:
