@@ -8,16 +8,20 @@ Exit codes: 0 success, 1 a stage or deployment failed, 2 bad input or config,
 from invoke import Collection, task
 
 from ghe_backup import sandbox
+from ghe_backup.delivery import approval, render, testing
 from ghe_backup.delivery import config as config_module
-from ghe_backup.delivery import deploy as deploy_module
-from ghe_backup.delivery import image as image_module
-from ghe_backup.delivery import push as push_module
-from ghe_backup.delivery import approval, render, stack_status, testing
-from ghe_backup.delivery import history as history_module
 from ghe_backup.delivery.executor import preflight
+from ghe_backup.delivery.lazy import lazy_module
 from ghe_backup.delivery.secrets import redact_data
-from ghe_backup.sandbox import aws as sandbox_aws
 from ghe_backup.delivery.targets import check_targets, resolve_targets, use_sandbox
+
+# Stage modules load on first use (boto3 and the Docker SDK are slow to import).
+image_module = lazy_module("ghe_backup.delivery.image")
+push_module = lazy_module("ghe_backup.delivery.push")
+deploy_module = lazy_module("ghe_backup.delivery.deploy")
+stack_status = lazy_module("ghe_backup.delivery.stack_status")
+history_module = lazy_module("ghe_backup.delivery.history")
+sandbox_aws = lazy_module("ghe_backup.sandbox.aws")
 
 ROOT = config_module.REPO_ROOT
 ACCOUNT_HELP = "account name from config/accounts/ (repeat for several accounts)"
