@@ -4,12 +4,21 @@ Steps: choose build arguments (the sandbox uses its offline base image and the s
 backup-utils) -> compute the content tag -> reuse an identical, already smoke-tested image or
 build one from git's view of the context (log streamed live) -> run ``--version`` in it with
 no network -> record the result in ``.state/image.json`` (for push, deploy and benchmarks).
+
+The build runs with host networking: its pip step installs the runtime deps from PyPI (the
+sandbox engine's default network is none). When the host's pip trusts extra certificates
+(``PIP_CERT``, or Invoke config ``ghe.image.pip_cert``), that bundle goes into the context as
+``pip-ca.pem`` for the pip step only; it is not part of the tag and not in the final image.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
+import os
+import re
+import tarfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,7 +29,7 @@ import docker.errors
 from ghe_backup import __version__
 from ghe_backup.delivery import docker_engine, render
 from ghe_backup.delivery.streams import BuildLog
-from ghe_backup.delivery.tagging import content_tag, context_archive, context_files
+from ghe_backup.delivery.tagging import FIXED_MTIME, content_tag, context_archive, context_files
 from ghe_backup.errors import StageFailed, Unreachable
 
 IMAGE_NAME = "ghe-backup"
@@ -29,6 +38,9 @@ KEEP_RECORDS = 20
 #: The Dockerfile's defaults; only arguments that differ from these go into the tag's suffix.
 DEFAULT_ARGS = {"BASE_IMAGE": "python:3.11-slim", "BACKUP_UTILS_SOURCE": "git", "BACKUP_UTILS_VERSION": "v3.10.0"}
 CONFIG_KEYS = {"base_image": "BASE_IMAGE", "backup_utils_source": "BACKUP_UTILS_SOURCE", "backup_utils_version": "BACKUP_UTILS_VERSION"}
+#: Where the Dockerfile's pip step looks for extra CA certificates (optional).
+PIP_CA_MEMBER = "pip-ca.pem"
+_FROM_STEP = re.compile(r"^Step \d+/\d+ : FROM ", re.IGNORECASE)
 
 
 @dataclass
@@ -108,37 +120,74 @@ def build_image(root: Path, *, sandbox: bool, config: Any = None, base_image: st
         render.info(f"image {name} is up to date (same content, smoke-tested); nothing to build")
         return dataclasses.replace(reused, built=False, seconds=round(time.monotonic() - started, 2), steps=0, rebuilt_steps=0)
     render.info(f"building {name} on {args['BASE_IMAGE']}")
-    log = BuildLog(say=render.info)
-    labels = {"REVISION": tag.revision + ("-dirty" if tag.dirty else ""), "VERSION": __version__}
+    froms = []  # a later stage's FROM never says "Using cache": not a rebuilt step
+
+    def say(line: str) -> None:
+        if _FROM_STEP.match(line):
+            froms.append(line)
+        render.info(line)
+
+    log = BuildLog(say=say)
+    # The commit the tree is based on; a dirty tree shows in the tag's hash suffix and in
+    # .state/image.json, not here, so a code-only change re-runs only the code's COPY.
+    labels = {"REVISION": tag.revision, "VERSION": __version__}
     try:
-        for record in docker_engine.records(_start_build(client, root, name, {**args, **labels}, nocache), "the image build"):
+        for record in docker_engine.records(_start_build(client, root, name, {**args, **labels}, nocache, config), "the image build"):
             log.feed(record)
     except docker.errors.APIError as err:  # the classic builder rejects a bad Dockerfile before any step
         raise StageFailed(f"image build of {name} failed: Dockerfile error: {docker_engine.first_line(err)}") from None
     if not log.image_id:
         raise StageFailed(f"image build of {name} ended without an image id", hint="see the build log above")
+    rebuilt = max(log.rebuilt - max(len(froms) - 1, 0), 0)
     smoke = smoke_test(client, name)
     info = docker_engine.engine_call("image inspect", client.inspect_image, name)
     result = ImageResult(
         image=name, tag=tag.tag, id=info["Id"], size=int(info["Size"]), base_image=args["BASE_IMAGE"],
         base_size=_image_size(client, args["BASE_IMAGE"]), revision=tag.revision, dirty=tag.dirty, built=True,
-        seconds=round(time.monotonic() - started, 2), steps=log.steps, rebuilt_steps=log.rebuilt, smoke=smoke,
+        seconds=round(time.monotonic() - started, 2), steps=log.steps, rebuilt_steps=rebuilt, smoke=smoke,
     )
     record_image(root, result)
-    render.info(f"built {name} ({result.id[7:19]}, {result.size / 1e6:.1f} MB; {log.rebuilt} of {log.steps} steps rebuilt); smoke test: {smoke}")
+    render.info(f"built {name} ({result.id[7:19]}, {result.size / 1e6:.1f} MB; {rebuilt} of {log.steps} steps rebuilt); smoke test: {smoke}")
     return result
 
 
-def _start_build(client: Any, root: Path, name: str, args: dict[str, str], nocache: bool) -> Any:
+def _start_build(client: Any, root: Path, name: str, args: dict[str, str], nocache: bool, config: Any = None) -> Any:
+    context = context_archive(root, context_files(root))
+    cert = pip_cert(config)
+    if cert is not None:
+        context = _with_member(context, PIP_CA_MEMBER, cert.read_bytes())
     try:
         return client.build(
-            fileobj=context_archive(root, context_files(root)), custom_context=True, tag=name, buildargs=args,
-            decode=True, rm=True, forcerm=True, nocache=nocache, pull=False,
+            fileobj=context, custom_context=True, tag=name, buildargs=args,
+            decode=True, rm=True, forcerm=True, nocache=nocache, pull=False, network_mode="host",
         )
     except docker.errors.APIError:
         raise
     except docker.errors.DockerException as err:
         raise Unreachable(f"Docker engine went away during the image build: {docker_engine.first_line(err)}") from None
+
+
+def pip_cert(config: Any = None) -> Path | None:
+    """The CA bundle the host's pip uses, if set: Invoke config ghe.image.pip_cert, else PIP_CERT."""
+    value = _config_section(config).get("pip_cert") or os.environ.get("PIP_CERT")
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise StageFailed(f"the CA bundle for pip ({path}, from ghe.image.pip_cert or PIP_CERT) is not a file")
+    return path
+
+
+def _with_member(context: io.BytesIO, name: str, data: bytes) -> io.BytesIO:
+    """The context tar with one more file (appended; the tag was computed without it)."""
+    context.seek(0)
+    buffer = io.BytesIO(context.read())
+    with tarfile.open(fileobj=buffer, mode="a") as archive:
+        info = tarfile.TarInfo(name)
+        info.size, info.mode, info.mtime = len(data), 0o644, FIXED_MTIME
+        archive.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    return buffer
 
 
 def smoke_test(client: Any, name: str) -> str:
@@ -182,7 +231,7 @@ def _image_size(client: Any, name: str) -> int | None:
 
 
 def _config_section(config: Any) -> dict[str, Any]:
-    """Invoke config ``ghe.image`` (base_image, backup_utils_source, backup_utils_version)."""
+    """Invoke config ``ghe.image`` (base_image, backup_utils_source, backup_utils_version, pip_cert)."""
     try:
         section = config["ghe"]["image"]
     except (TypeError, KeyError, AttributeError):

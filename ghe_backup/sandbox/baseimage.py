@@ -1,10 +1,11 @@
 """Sandbox component: the offline base image, made locally with mmdebstrap and ``docker import``.
 
 Nothing can be pulled here, so the image's base is a Debian bookworm root filesystem with
-what backup-utils and our program need. Its runtime Python packages come from Debian
-(``python3-boto3``, ``python3-yaml``, ``python3-croniter``), so building our image needs no
-network. The tag carries a hash of the package list: changing the list makes a new image;
-an existing one is reused (about a minute saved on every ``up``).
+what backup-utils needs and python3 with the venv module. Our program's Python dependencies
+are not Debian's: the Dockerfile installs the versions ``requirements.lock`` pins from PyPI
+into a venv (so the image runs what the tests run). The tag carries a hash of the package
+list: changing the list makes a new image; an existing one is reused (about a minute saved on
+every ``up``).
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from ghe_backup.sandbox.processes import log_file
 NAME = "baseimage"
 SUITE = "bookworm"
 REPOSITORY = "ghe-backup-base"
-#: backup-utils needs bash, rsync, ssh, git, jq, bc; our program python3 and its three deps.
+#: backup-utils needs bash, rsync, ssh, git, jq, bc; our program python3 (deps go in a venv).
 PACKAGES = (
-    "python3", "python3-boto3", "python3-yaml", "python3-croniter",
+    "python3", "python3-venv",
     "rsync", "openssh-client", "git", "jq", "bc", "ca-certificates",
 )
 #: Docs, man pages and translations are not needed in a container: about 40 MB less.

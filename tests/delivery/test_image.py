@@ -6,7 +6,10 @@ do not move tags mid-test), on the sandbox's offline base image with the stand-i
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import subprocess
+import tarfile
 import uuid
 from pathlib import Path
 
@@ -14,12 +17,60 @@ import pytest
 
 from ghe_backup import __version__
 from ghe_backup.delivery import docker_engine
-from ghe_backup.delivery.image import build_image, current_image, image_records
+from ghe_backup.delivery.image import PIP_CA_MEMBER, _with_member, build_image, current_image, image_records, pip_cert
+from ghe_backup.delivery.tagging import context_archive
 from ghe_backup.errors import ExitCode, StageFailed, Unreachable
 
 from context_repo import commit_all, make_repo, sandbox_config
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def _image_requirements():
+    spec = importlib.util.spec_from_file_location("image_requirements", REPO / "scripts" / "image_requirements.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _pins(text: str) -> dict[str, str]:
+    pairs = (line.split("==", 1) for line in text.splitlines() if "==" in line and not line.startswith((" ", "#")))
+    return {name.strip().lower(): version.strip() for name, version in pairs}
+
+
+def test_image_requirements_are_the_locks_pins_and_up_to_date():
+    module = _image_requirements()
+    lock = (REPO / "requirements.lock").read_text()
+    image = (REPO / "requirements-image.txt").read_text()
+    assert image == module.render(lock), "run: .venv/bin/python scripts/image_requirements.py"
+    pins, locked = _pins(image), _pins(lock)
+    assert {"boto3", "botocore", "pyyaml", "croniter", "python-dateutil"} <= set(pins)
+    assert {name: locked[name] for name in pins} == pins
+    assert not {"docker", "invoke", "rich", "stups-senza", "moto", "pytest"} & set(pins)  # pipeline tools stay out
+
+
+def test_the_requirements_closure_follows_via_annotations():
+    module = _image_requirements()
+    lock = "a==1\n    # via ghe-backup (pyproject.toml)\nb==2\n    # via\n    #   a\n    #   x\nc==3\n    # via b\nx==9\n    # via moto\n"
+    assert module.image_pins(lock, ("a",)) == {"a": "1", "b": "2", "c": "3"}
+
+
+def test_the_hosts_pip_ca_bundle_goes_into_the_context_only(tmp_path, monkeypatch):
+    monkeypatch.delenv("PIP_CERT", raising=False)
+    assert pip_cert(None) is None
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setenv("PIP_CERT", str(bundle))
+    assert pip_cert(None) == bundle
+    monkeypatch.setenv("PIP_CERT", str(tmp_path / "missing.pem"))
+    with pytest.raises(StageFailed, match="is not a file"):
+        pip_cert(None)
+    root = make_repo(tmp_path / "repo")
+    archive = _with_member(context_archive(root), PIP_CA_MEMBER, bundle.read_bytes())
+    with tarfile.open(fileobj=io.BytesIO(archive.read())) as tar:
+        names = tar.getnames()
+        assert "Dockerfile" in names and names[-1] == PIP_CA_MEMBER
+        assert tar.extractfile(PIP_CA_MEMBER).read() == bundle.read_bytes()
 
 
 def test_an_unreachable_engine_is_exit_3(tmp_path, monkeypatch):
@@ -54,13 +105,17 @@ class TestOnTheEngine:
         assert info["Labels"]["org.opencontainers.image.source"]
         assert info["Entrypoint"] == ["python3", "-m", "ghe_backup"] and info["Cmd"] == ["run"]
         assert "/health" in " ".join(info["Healthcheck"]["Test"])
-        container = client.create_container(result.id, entrypoint=["sh", "-c"], command=["ghe-backup --version && python3 -c 'import boto3, yaml, croniter'"], network_disabled=True)
+        script = "ghe-backup --version && python3 -c 'import boto3, botocore, yaml, croniter; print(boto3.__version__, botocore.__version__, yaml.__version__)' && ls /tmp"
+        container = client.create_container(result.id, entrypoint=["sh", "-c"], command=[script], network_disabled=True)
         client.start(container)
         status = client.wait(container, timeout=60)
         logs = client.logs(container).decode()
         client.remove_container(container, force=True)
         assert status["StatusCode"] == 0, logs
         assert "backup-utils" in logs
+        pins = _pins((REPO / "requirements-image.txt").read_text())  # the lock's versions, not Debian's
+        assert f"{pins['boto3']} {pins['botocore']} {pins['pyyaml']}" in logs
+        assert "pip-ca.pem" not in logs and "deps" not in logs  # the pip stage's files stay there
 
     def test_nothing_changed_means_nothing_built(self, built):
         root, config, result = built
@@ -74,10 +129,10 @@ class TestOnTheEngine:
         module.write_text(module.read_text() + f"# a one-line change {uuid.uuid4()}\n")  # new to the engine's cache
         changed = build_image(root, sandbox=False, config=config)
         assert changed.tag != result.tag and changed.built
-        assert changed.rebuilt_steps == 2, "only COPY ghe_backup and LABEL may run"
+        assert changed.rebuilt_steps == 1, "only the COPY of ghe_backup may run"
         commit_all(root, "one line")
         committed = build_image(root, sandbox=False, config=config)
-        assert committed.tag != changed.tag and committed.rebuilt_steps == 1  # same files: only LABEL (new revision)
+        assert committed.tag != changed.tag and committed.rebuilt_steps == 2  # new revision: LABEL and the COPY after it
 
     def test_a_failing_step_is_named(self, built, tmp_path):
         root = make_repo(tmp_path / "repo")
