@@ -167,15 +167,24 @@ def _start_build(client: Any, root: Path, name: str, args: dict[str, str], nocac
         raise Unreachable(f"Docker engine went away during the image build: {docker_engine.first_line(err)}") from None
 
 
-def pip_cert(config: Any = None) -> Path | None:
-    """The CA bundle the host's pip uses, if set: Invoke config ghe.image.pip_cert, else PIP_CERT."""
-    value = _config_section(config).get("pip_cert") or os.environ.get("PIP_CERT")
-    if not value:
-        return None
-    path = Path(value).expanduser()
-    if not path.is_file():
-        raise StageFailed(f"the CA bundle for pip ({path}, from ghe.image.pip_cert or PIP_CERT) is not a file")
-    return path
+#: Where the host's trusted CAs are named, in order; the build's pip trusts what the host trusts
+#: (behind a TLS-inspecting proxy, the public CAs of the base image are not enough).
+CA_VARIABLES = ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+def pip_cert(config: Any = None, system_bundle: Path = SYSTEM_CA_BUNDLE) -> Path | None:
+    """The CA bundle for pip in the build: ghe.image.pip_cert, PIP_CERT, SSL_CERT_FILE,
+    REQUESTS_CA_BUNDLE, else the host's system bundle if it has one."""
+    named = [("ghe.image.pip_cert", _config_section(config).get("pip_cert"))]
+    named += [(name, os.environ.get(name)) for name in CA_VARIABLES]
+    for source, value in named:
+        if value:
+            path = Path(value).expanduser()
+            if not path.is_file():
+                raise StageFailed(f"the CA bundle for pip ({path}, from {source}) is not a file")
+            return path
+    return system_bundle if system_bundle.is_file() else None
 
 
 def _with_member(context: io.BytesIO, name: str, data: bytes) -> io.BytesIO:

@@ -56,10 +56,17 @@ def test_the_requirements_closure_follows_via_annotations():
 
 
 def test_the_hosts_pip_ca_bundle_goes_into_the_context_only(tmp_path, monkeypatch):
-    monkeypatch.delenv("PIP_CERT", raising=False)
-    assert pip_cert(None) is None
+    for name in ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    assert pip_cert(None, system_bundle=tmp_path / "none.crt") is None
+    system = tmp_path / "system.crt"
+    system.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert pip_cert(None, system_bundle=system) == system  # the host's own trust, when nothing is named
     bundle = tmp_path / "ca.pem"
     bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    assert pip_cert(None, system_bundle=system) == bundle
+    monkeypatch.delenv("SSL_CERT_FILE")
     monkeypatch.setenv("PIP_CERT", str(bundle))
     assert pip_cert(None) == bundle
     monkeypatch.setenv("PIP_CERT", str(tmp_path / "missing.pem"))
