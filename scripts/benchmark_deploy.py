@@ -1,19 +1,24 @@
 """Benchmark the deploy stage against a running sandbox (inv sandbox.up first).
 
 1. Detection: a stack stays CREATE_IN_PROGRESS (moto leaves one whose create call failed); the
-   wait polls it with the account's poll_max_interval; after a steady period the stack is
-   deleted behind its back. Reports the delay until the wait noticed, and requests per minute
-   at steady state, for the CloudFormation reader (senza) and the Lizzy reader.
+   wait polls it with the account's poll_max_interval; after a steady period (plus a random
+   fraction of the interval, so the change falls at any point of the polling cycle) the stack
+   is deleted behind its back. Reports, per sample, the delay until the wait noticed, and the
+   HTTP requests per minute in the steady window (from 10 s after the start until the delete,
+   counting every request the reader sent: status reads, event reads, retries), for the
+   reader of each deployer.
 2. Deploy stage: two deploys of staging through its Lizzy agent and through senza (the second
    replaces the first), with the time of each step.
 
-    .venv/bin/python scripts/benchmark_deploy.py [--steady 30]
+    .venv/bin/python scripts/benchmark_deploy.py [--steady 30] [--samples 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
+import statistics
 import threading
 import time
 from pathlib import Path
@@ -29,43 +34,64 @@ from ghe_backup.sandbox import aws as sandbox_aws
 STUCK = {"Resources": {"Profile": {"Type": "AWS::IAM::InstanceProfile", "Properties": {"Roles": ["no-such-role"]}}}}
 
 
-class Counting:
-    def __init__(self, reader):
-        self.reader, self.requests = reader, 0
+class Requests:
+    """Times of the HTTP requests a deployer's reader sends (botocore ``before-send``, Lizzy client)."""
 
-    def observe(self, stack, *, with_events):
-        self.requests += 2 if with_events else 1  # events are a second request
-        return self.reader.observe(stack, with_events=with_events)
+    def __init__(self, deployer):
+        self.times: list[float] = []
+        cfn = getattr(deployer.reader, "cfn", None)
+        if cfn is not None:
+            cfn.meta.events.register("before-send.cloudformation", lambda **_: self.times.append(time.monotonic()))
+        self.client = getattr(deployer, "client", None)
+        self.lizzy_before = self.client.requests if self.client else 0
+
+    def lizzy(self) -> int:
+        return (self.client.requests - self.lizzy_before) if self.client else 0
 
 
 def detection(account, endpoints, deployer_name, steady):
     cfn = sandbox_aws.account_client(account.settings, "cloudformation")
-    name = f"ghe-backup-bench{deployer_name}{int(time.time())}"
+    name = f"ghe-backup-bench{deployer_name}{int(time.time() * 1000)}"
     try:
         cfn.create_stack(StackName=name, TemplateBody=json.dumps(STUCK))
     except Exception:
         pass  # moto: the call fails, the stack stays CREATE_IN_PROGRESS
     settings = account.settings
     deployer = make_deployer(settings, account_access(settings), endpoints)
-    reader = Counting(deployer.reader)
+    requests = Requests(deployer)
     deleted_at: list[float] = []
+    delay = steady + random.uniform(0, settings.poll_max_interval)
 
     def delete_later():
-        time.sleep(steady)
+        time.sleep(delay)
         cfn.delete_stack(StackName=name)
         deleted_at.append(time.monotonic())  # moto deletes within the call: the state changed now
 
     threading.Thread(target=delete_later, daemon=True).start()
     started = time.monotonic()
     try:
-        wait_for_stack(reader, name, goal="create", deadline=started + steady + 60,
+        wait_for_stack(deployer.reader, name, goal="create", deadline=started + steady + 60,
                        max_interval=settings.poll_max_interval, report=lambda line: None)
     except StackFailed:
         pass
     noticed = time.monotonic()
+    window = (started + 10, deleted_at[0])
+    in_window = [t for t in requests.times if window[0] <= t < window[1]]
     return {"reader": deployer_name, "poll_max_interval": settings.poll_max_interval,
             "noticed_after_s": round(noticed - deleted_at[0], 2),
-            "requests_per_minute": round(reader.requests / (noticed - started) * 60, 1)}
+            "requests_per_minute_steady": round(len(in_window) / (window[1] - window[0]) * 60, 1),
+            "requests": len(requests.times), "lizzy_requests": requests.lizzy()}
+
+
+def summary(samples):
+    by_reader: dict[str, list[dict]] = {}
+    for sample in samples:
+        by_reader.setdefault(sample["reader"], []).append(sample)
+    return {reader: {"noticed_after_s": {"min": min(s["noticed_after_s"] for s in rows),
+                                         "median": statistics.median(s["noticed_after_s"] for s in rows),
+                                         "max": max(s["noticed_after_s"] for s in rows)},
+                     "requests_per_minute_steady": max(s["requests_per_minute_steady"] for s in rows)}
+            for reader, rows in by_reader.items()}
 
 
 def deploys(account, endpoints, deployer_name):
@@ -84,12 +110,14 @@ def deploys(account, endpoints, deployer_name):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steady", type=float, default=30.0, help="seconds the stack stays in progress")
+    parser.add_argument("--samples", type=int, default=3, help="detection samples per reader")
     args = parser.parse_args()
     endpoints = SandboxState.load(REPO_ROOT).endpoints
     staging = load_accounts(REPO_ROOT)["staging"].retarget(
         registry=endpoints.get("registry", "127.0.0.1:5000"), aws_endpoint=endpoints["aws_endpoint"], lizzy_url=endpoints["lizzy"]["staging"]
     )
-    results = {"detection": [detection(staging, endpoints, d, args.steady) for d in ("senza", "lizzy")],
+    samples = [detection(staging, endpoints, d, args.steady) for _ in range(args.samples) for d in ("senza", "lizzy")]
+    results = {"detection": samples, "detection_summary": summary(samples),
                "deploy_stage": deploys(staging, endpoints, "lizzy") + deploys(staging, endpoints, "senza")}
     print(json.dumps(results, indent=2))
 
