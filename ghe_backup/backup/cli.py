@@ -7,10 +7,8 @@ exit code; errors propagate as ``GheBackupError`` to ``ghe_backup.__main__.main`
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import replace

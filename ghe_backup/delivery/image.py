@@ -17,7 +17,6 @@ import dataclasses
 import io
 import json
 import os
-import re
 import tarfile
 import time
 from dataclasses import asdict, dataclass
@@ -40,7 +39,6 @@ DEFAULT_ARGS = {"BASE_IMAGE": "python:3.11-slim", "BACKUP_UTILS_SOURCE": "git", 
 CONFIG_KEYS = {"base_image": "BASE_IMAGE", "backup_utils_source": "BACKUP_UTILS_SOURCE", "backup_utils_version": "BACKUP_UTILS_VERSION"}
 #: Where the Dockerfile's pip step looks for extra CA certificates (optional).
 PIP_CA_MEMBER = "pip-ca.pem"
-_FROM_STEP = re.compile(r"^Step \d+/\d+ : FROM ", re.IGNORECASE)
 
 
 @dataclass
@@ -120,14 +118,7 @@ def build_image(root: Path, *, sandbox: bool, config: Any = None, base_image: st
         render.info(f"image {name} is up to date (same content, smoke-tested); nothing to build")
         return dataclasses.replace(reused, built=False, seconds=round(time.monotonic() - started, 2), steps=0, rebuilt_steps=0)
     render.info(f"building {name} on {args['BASE_IMAGE']}")
-    froms = []  # a later stage's FROM never says "Using cache": not a rebuilt step
-
-    def say(line: str) -> None:
-        if _FROM_STEP.match(line):
-            froms.append(line)
-        render.info(line)
-
-    log = BuildLog(say=say)
+    log = BuildLog(say=render.info)
     # The commit the tree is based on; a dirty tree shows in the tag's hash suffix and in
     # .state/image.json, not here, so a code-only change re-runs only the code's COPY.
     labels = {"REVISION": tag.revision, "VERSION": __version__}
@@ -138,7 +129,7 @@ def build_image(root: Path, *, sandbox: bool, config: Any = None, base_image: st
         raise StageFailed(f"image build of {name} failed: Dockerfile error: {docker_engine.first_line(err)}") from None
     if not log.image_id:
         raise StageFailed(f"image build of {name} ended without an image id", hint="see the build log above")
-    rebuilt = max(log.rebuilt - max(len(froms) - 1, 0), 0)
+    rebuilt = log.rebuilt
     smoke = smoke_test(client, name)
     info = docker_engine.engine_call("image inspect", client.inspect_image, name)
     result = ImageResult(

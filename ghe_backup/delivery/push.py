@@ -22,7 +22,6 @@ from ghe_backup.delivery.config import AccountConfig
 from ghe_backup.delivery.image import ImageResult, current_image, docker_host
 from ghe_backup.delivery.registry_auth import RegistryAuth, registry_auth
 from ghe_backup.delivery.streams import PushLog
-from ghe_backup.errors import StageFailed
 
 STATE_FILE = Path(".state/pushes.json")
 

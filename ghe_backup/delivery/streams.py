@@ -33,7 +33,7 @@ class BuildLog:
     steps: int = 0
     cached: int = 0
     image_id: str | None = None
-    preamble: int = 0  # steps up to and including FROM
+    preamble: int = 0  # ARGs before the first FROM, and every FROM: they never say "Using cache"
     tail: list[str] = field(default_factory=list)  # output of the current step, last lines
     _from_seen: bool = False
 
@@ -59,9 +59,10 @@ class BuildLog:
             match = _STEP.match(line)
             if match:
                 self.step, self.steps, self.tail = line, self.steps + 1, []
-                if not self._from_seen:  # ARGs before FROM and FROM itself never say "Using cache"
+                is_from = match[3].upper().startswith("FROM ")
+                if is_from or not self._from_seen:
                     self.preamble += 1
-                    self._from_seen = match[3].upper().startswith("FROM ")
+                self._from_seen = self._from_seen or is_from
             elif line.strip() == "---> Using cache":
                 self.cached += 1
             elif not line.lstrip().startswith(("--->", "Removing intermediate container")):

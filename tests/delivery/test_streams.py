@@ -24,6 +24,19 @@ def test_build_log_counts_steps_and_cache_hits_and_keeps_the_image_id():
     assert said[0] == "Step 1/3 : FROM base" and "Successfully built feed" in said
 
 
+def test_no_stage_s_from_counts_as_rebuilt_in_a_multi_stage_build():
+    log = BuildLog()
+    for record in build_records(
+        "Step 1/6 : ARG BASE\n", "Step 2/6 : FROM base AS deps\n", " ---> 1234\n",
+        "Step 3/6 : RUN pip install x\n", " ---> Using cache\n",
+        "Step 4/6 : FROM base\n", " ---> 1234\n",  # a later stage's FROM: no "Using cache" either
+        "Step 5/6 : COPY --from=deps /a /a\n", " ---> Using cache\n",
+        "Step 6/6 : COPY app /app\n", " ---> Running in 9\n",
+    ):
+        log.feed(record)
+    assert (log.steps, log.cached, log.preamble, log.rebuilt) == (6, 2, 3, 1)
+
+
 def test_a_failed_run_step_is_named_with_its_error_and_last_output():
     log = BuildLog()
     for record in build_records("Step 1/2 : FROM base\n", "Step 2/2 : RUN make\n", " ---> Running in 1\n", "make: *** no rule\n"):

@@ -7,7 +7,6 @@ import json
 
 import pytest
 
-from ghe_backup.delivery import stack_status
 from ghe_backup.delivery.aws_access import account_access
 from ghe_backup.delivery.cloudformation import newest_taupage
 from ghe_backup.delivery.config import load_accounts
