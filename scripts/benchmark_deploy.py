@@ -21,7 +21,6 @@ import random
 import statistics
 import threading
 import time
-from pathlib import Path
 
 from ghe_backup.delivery.aws_access import account_access
 from ghe_backup.delivery.config import REPO_ROOT, load_accounts

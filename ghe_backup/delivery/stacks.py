@@ -14,7 +14,7 @@ import datetime as dt
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Callable, Protocol
 
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception, retry_if_result, wait_exponential
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import io
 import json
 import time
 
@@ -220,3 +221,23 @@ def test_a_senza_error_shows_its_first_meaningful_line(sandbox, config_tree, cap
     assert "Traceback" not in message and "format_exception" not in message
     assert "no previous version to restore" in message
     assert_no_secrets(capsys.readouterr().err + message, sandbox)
+
+
+def test_prod_asks_before_changing_anything_and_no_means_nothing_changes(sandbox, config_tree, monkeypatch, capsys):
+    endpoints = sandbox.endpoints
+    account = target(config_tree, endpoints, "prod", "lizzy")
+    assert account.settings.approval
+    image = ImageRef(tag="ask1", digest="sha256:" + "cd" * 32, repository="127.0.0.1:5000/ghe-backup")
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("no\n"))
+    with pytest.raises(GheBackupError) as excinfo:
+        deploy_account(config_tree, account, image, assume_yes=False, sandbox_endpoints=endpoints)
+    assert failure(excinfo) == (2, "prod: deployment not approved (nothing was changed)")
+    assert live_stacks("prod") == {}
+    err = capsys.readouterr().err
+    assert "About to deploy to prod (123456789012):" in err
+    assert "127.0.0.1:5000/ghe-backup:ask1" in err and "sha256:" + "cd" * 32 in err and "Taupage-AMI-" in err
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("yes\n"))
+    result = deploy_account(config_tree, account, image, assume_yes=False, sandbox_endpoints=endpoints)
+    assert list(live_stacks("prod")) == [result.stack]
