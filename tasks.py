@@ -13,7 +13,7 @@ from ghe_backup.delivery import config as config_module
 from ghe_backup.delivery.executor import preflight
 from ghe_backup.delivery.lazy import lazy_module
 from ghe_backup.delivery.secrets import redact_data
-from ghe_backup.delivery.targets import check_targets, resolve_targets, use_sandbox
+from ghe_backup.delivery.targets import check_history, check_targets, positive_int, resolve_targets, use_sandbox
 
 # Stage modules load on first use (boto3 and the Docker SDK are slow to import).
 image_module = lazy_module("ghe_backup.delivery.image")
@@ -94,10 +94,11 @@ def status(c, account, sandbox=False, json=False):
     stack_status.show_status(ROOT, targets, as_json=json)
 
 
+@preflight(check_history)
 @task(help={"account": "account name (default: all)", "limit": "show only the last N attempts", "json": JSON_HELP})
 def history(c, account=None, limit=None, json=False):
     """Show every deploy attempt: who, when, what, and how it ended."""
-    history_module.show_history(ROOT, account, as_json=json, limit=int(limit) if limit else None)
+    history_module.show_history(ROOT, account, as_json=json, limit=positive_int(limit, "limit"))
 
 
 @task(name="up")

@@ -154,3 +154,23 @@ def test_sandbox_can_be_chosen_by_environment(stages, monkeypatch):
     monkeypatch.setenv("INVOKE_GHE_SANDBOX", "1")
     assert inv("push", "--account=prod") == 3  # re-targeted at the sandbox, which is not running
     assert stages == []
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (("history", "--account=dev"), "error: unknown account 'dev' (no config/accounts/dev.yaml) (known accounts: prod, staging)"),
+        (("history", "--limit=x"), "error: --limit: 'x' is not a positive whole number (e.g. --limit=10)"),
+        (("history", "--limit=-3"), "error: --limit: '-3' is not a positive whole number (e.g. --limit=10)"),
+    ],
+)
+def test_history_bad_input_is_one_line_and_exit_2(stages, capsys, argv, message):
+    assert inv(*argv) == 2
+    assert capsys.readouterr().err == message + "\n"
+
+
+def test_history_of_an_account_with_no_attempts_is_empty_json(stages, capsys):
+    import json
+
+    assert inv("history", "--account=prod", "--limit=5", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == []

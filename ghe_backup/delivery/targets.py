@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ghe_backup.delivery.config import AccountConfig, repo_root, select_accounts
+from ghe_backup.errors import UsageError
 
 
 def use_sandbox(flag: bool | None, config: Any) -> bool:
@@ -40,3 +41,23 @@ def resolve_targets(names: list[str] | str | None, sandbox: bool, root: Path | N
 def check_targets(config: Any, account: list[str] | None = None, sandbox: bool | None = None, **_: Any) -> None:
     """Preflight for tasks taking --account: names known, config valid, sandbox up if asked."""
     resolve_targets(account, use_sandbox(sandbox, config))
+
+
+def positive_int(value: str | int | None, flag: str) -> int | None:
+    """A flag's value as a positive whole number (None when not given)."""
+    if value is None or value == "":
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if number < 1:
+        raise UsageError(f"--{flag}: {value!r} is not a positive whole number", hint=f"e.g. --{flag}=10")
+    return number
+
+
+def check_history(config: Any, account: str | None = None, limit: str | None = None, **_: Any) -> None:
+    """Preflight for history: a known account (if named) and a sensible --limit."""
+    if account:
+        select_accounts([account])
+    positive_int(limit, "limit")
