@@ -77,7 +77,7 @@ def accounts(c, json=False):
 
 
 @task(name="config", help={"account": "account name", "origins": "show where each value came from", "json": JSON_HELP})
-def show_config(c, account, origins=False, json=False):
+def show_config(c, account=None, origins=False, json=False):
     """Show the account's merged senza definition (secrets redacted)."""
     [target] = resolve_targets(account, False, ROOT)
     if origins:

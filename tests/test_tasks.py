@@ -174,3 +174,8 @@ def test_history_of_an_account_with_no_attempts_is_empty_json(stages, capsys):
 
     assert inv("history", "--account=prod", "--limit=5", "--json") == 0
     assert json.loads(capsys.readouterr().out) == []
+
+
+def test_config_without_an_account_is_bad_input(stages, capsys):
+    assert inv("config") == 2
+    assert capsys.readouterr().err == "error: no account given (pass --account=NAME (see: inv accounts))\n"
