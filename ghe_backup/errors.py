@@ -46,10 +46,6 @@ class StageFailed(GheBackupError):
     exit_code = ExitCode.FAILED
 
 
-class NotBuiltYet(StageFailed):
-    """A stage that a later issue implements: fail loudly, never pretend success."""
-
-
 class Unreachable(GheBackupError):
     """An engine, registry, agent or AWS endpoint could not be reached."""
 

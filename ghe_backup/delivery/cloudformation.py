@@ -138,9 +138,6 @@ def _launch_configurations(access: AccountAccess, names: list[str]) -> dict[str,
     return {physical[c["LaunchConfigurationName"]]: c for c in answer["LaunchConfigurations"]}
 
 
-def launch_configuration(access: AccountAccess, stack: str) -> dict[str, Any]:
-    return _launch_configurations(access, [stack]).get(stack, {})
-
 
 def newest_taupage(access: AccountAccess) -> dict[str, str] | None:
     """The AMI senza would pick now: the newest available private ebs ``Taupage-AMI-*``."""

@@ -21,7 +21,6 @@ from ghe_backup.delivery.config import AccountConfig
 
 DEFINITIONS = Path(".state/definitions")
 PINNED_IMAGE = "GheBackupPinnedImage"
-APP_COMPONENT = "AppServer"
 
 
 def _components(definition: dict[str, Any], kind: str) -> list[dict[str, Any]]:

@@ -61,8 +61,6 @@ class PipelineExecutor(Executor):
     def expand_calls(self, calls: list[Call]) -> list[Call]:
         expanded: list[Call] = []
         for call in calls:
-            if isinstance(call, Task):
-                call = Call(call)
             pre = [hand_down(Call(p) if isinstance(p, Task) else p, call.kwargs) for p in call.pre]
             post = [Call(p) if isinstance(p, Task) else p for p in call.post]
             expanded.extend(self.expand_calls(pre))

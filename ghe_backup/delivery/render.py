@@ -56,10 +56,10 @@ def print_yaml(value: Any) -> None:
 def print_origins(merged: Any, *, json: bool = False) -> None:
     """Every leaf of a merged definition with the file it came from."""
     from ghe_backup.delivery.merge import leaves
-    from ghe_backup.delivery.secrets import is_secret_key, redact_data
+    from ghe_backup.delivery.secrets import redact_data
 
     rows = [
-        (".".join(path), redact_data({path[-1]: value})[path[-1]] if path and is_secret_key(path[-1]) else value, source)
+        (".".join(path), redact_data({path[-1]: value})[path[-1]] if path else value, source)
         for path, value, source in leaves(merged)
     ]
     if json:
