@@ -1,29 +1,19 @@
 """ghe-backup's pipeline: test -> image -> push -> deploy[account], plus the local sandbox.
 
-Each task parses its flags, loads config and calls one function in ``ghe_backup``.
+Each task resolves its flags into targets (``resolve``), calls one stage function and hands
+the result to the renderer. Stage modules are imported inside the task bodies, so `inv --list`
+and `inv accounts` do not pay for boto3 and the Docker SDK.
 Exit codes: 0 success, 1 a stage or deployment failed, 2 bad input or config,
 3 infrastructure unreachable (see docs/operations.md).
 """
 
 from invoke import Collection, task
 
-from ghe_backup import sandbox
-from ghe_backup.delivery import approval, render, testing
-from ghe_backup.delivery import config as config_module
-from ghe_backup.delivery.executor import preflight
-from ghe_backup.delivery.lazy import lazy_module
-from ghe_backup.delivery.secrets import redact_data
-from ghe_backup.delivery.targets import check_history, check_targets, positive_int, resolve_targets, use_sandbox
+from ghe_backup.edge import checks, render, views
+from ghe_backup.edge.executor import preflight
+from ghe_backup.edge.settings import DEFAULTS
+from ghe_backup.edge.targets import positive_int, resolve
 
-# Stage modules load on first use (boto3 and the Docker SDK are slow to import).
-image_module = lazy_module("ghe_backup.delivery.image")
-push_module = lazy_module("ghe_backup.delivery.push")
-deploy_module = lazy_module("ghe_backup.delivery.deploy")
-stack_status = lazy_module("ghe_backup.delivery.stack_status")
-history_module = lazy_module("ghe_backup.delivery.history")
-sandbox_aws = lazy_module("ghe_backup.sandbox.aws")
-
-ROOT = config_module.REPO_ROOT
 ACCOUNT_HELP = "account name from config/accounts/ (repeat for several accounts)"
 SANDBOX_HELP = "target the local sandbox instead of the real account (or set INVOKE_GHE_SANDBOX=1)"
 JSON_HELP = "print the result as JSON"
@@ -32,25 +22,30 @@ JSON_HELP = "print the result as JSON"
 @task
 def test(c):
     """Run the fast unit tests: the pipeline's gate (no sandbox needed)."""
-    testing.run_unit_tests(ROOT)
+    from ghe_backup.delivery.gate import run_unit_tests
+
+    run_unit_tests(resolve(c.config).root)
 
 
+@preflight(checks.build)
 @task(pre=[test], help={"sandbox": "build on the sandbox's locally made base image"})
 def image(c, sandbox=False):
     """Build the ghe-backup image, tagged by content, and smoke-test it."""
-    image_module.build_image(ROOT, sandbox=use_sandbox(sandbox, c.config), config=c.config)
+    from ghe_backup.delivery.image.build import build_image
+
+    return build_image(resolve(c.config).build_site(sandbox))
 
 
-@preflight(check_targets)
+@preflight(checks.targets)
 @task(pre=[image], iterable=["account"], help={"account": ACCOUNT_HELP, "sandbox": SANDBOX_HELP, "json": JSON_HELP})
 def push(c, account, sandbox=False, json=False):
     """Push the image to each account's registry (uploads only what changed)."""
-    targets = resolve_targets(account, use_sandbox(sandbox, c.config), ROOT)
-    results = push_module.push_image(ROOT, targets, config=c.config)
-    render.print_json(results) if json else render.print_table(push_module.RESULT_COLUMNS, push_module.result_rows(results or []))
+    from ghe_backup.delivery.push.push import push_image
+
+    return render.show(push_image(resolve(c.config).targets(account, sandbox)), views.pushes, json=json)
 
 
-@preflight(approval.check_deploy)
+@preflight(checks.deploy)
 @task(
     pre=[push],
     iterable=["account"],
@@ -61,71 +56,88 @@ def push(c, account, sandbox=False, json=False):
 )
 def deploy(c, account, sandbox=False, yes=False, json=False):
     """Deploy the pushed image to each account (test, image and push run first)."""
-    targets = resolve_targets(account, use_sandbox(sandbox, c.config), ROOT)
-    results = deploy_module.deploy_accounts(ROOT, targets, assume_yes=yes, config=c.config)
-    render.print_json(results) if json else render.print_table(deploy_module.RESULT_COLUMNS, deploy_module.result_rows(results))
+    from ghe_backup.delivery.deploy.run import deploy_accounts
+    from ghe_backup.edge.prompt import ask_approval
+
+    results = deploy_accounts(resolve(c.config).targets(account, sandbox), ask=None if yes else ask_approval)
+    return render.show(results, views.deploys, json=json)
 
 
 @task(help={"json": JSON_HELP})
 def accounts(c, json=False):
     """List the configured accounts: name, id, region, deployer, approval."""
-    settings = [a.settings for a in config_module.load_accounts(ROOT).values()]
-    if json:
-        return render.print_json([{k: getattr(s, k) for k in ("name", "account_id", "region", "deployer", "approval")} for s in settings])
-    rows = [(s.name, s.account_id, s.region, s.deployer, "required" if s.approval else "no") for s in settings]
-    render.print_table(("account", "id", "region", "deployer", "approval"), rows)
+    found = [views.AccountSummary(s.name, s.account_id, s.region, s.deployer, s.approval)
+             for s in (a.settings for a in resolve(c.config).accounts.values())]
+    return render.show(found, views.accounts, json=json)
 
 
+@preflight(checks.account_named)
 @task(name="config", help={"account": "account name", "origins": "show where each value came from", "json": JSON_HELP})
 def show_config(c, account=None, origins=False, json=False):
     """Show the account's merged senza definition (secrets redacted)."""
-    [target] = resolve_targets(account, False, ROOT)
+    from ghe_backup.delivery.config import leaves
+    from ghe_backup.plumbing.redact import redact_leaf, redact_data
+
+    [target] = resolve(c.config).targets(account, False)
     if origins:
-        return render.print_origins(target.merged, json=json)
-    definition = redact_data(target.definition)
-    render.print_json(definition) if json else render.print_yaml(definition)
+        found = [views.Origin(".".join(path), redact_leaf(path, value), source) for path, value, source in leaves(target.account.merged)]
+        return render.show(found, views.origins, json=json)
+    definition = redact_data(target.account.definition)
+    return render.print_json(definition) if json else render.print_yaml(definition)
 
 
-@preflight(check_targets)
+@preflight(checks.targets)
 @task(iterable=["account"], help={"account": ACCOUNT_HELP, "sandbox": SANDBOX_HELP, "json": JSON_HELP})
 def status(c, account, sandbox=False, json=False):
     """Show the running ghe-backup stacks: status, version, image, AMI, newer Taupage."""
-    targets = resolve_targets(account, use_sandbox(sandbox, c.config), ROOT)
-    stack_status.show_status(ROOT, targets, as_json=json)
+    from ghe_backup.delivery.deploy.status import account_status
+
+    found = [account_status(target) for target in resolve(c.config).targets(account, sandbox)]
+    return render.show(found, views.status, json=json)
 
 
-@preflight(check_history)
+@preflight(checks.history)
 @task(help={"account": "account name (default: all)", "limit": "show only the last N attempts", "json": JSON_HELP})
 def history(c, account=None, limit=None, json=False):
     """Show every deploy attempt: who, when, what, and how it ended."""
-    history_module.show_history(ROOT, account, as_json=json, limit=positive_int(limit, "limit"))
+    from ghe_backup.delivery.deploy import history as deploy_history
+
+    entries = deploy_history.read(resolve(c.config).state_dir, account, positive_int(limit, "limit"))
+    return render.show(entries, views.history, json=json)
 
 
 @task(name="up")
 def sandbox_up(c):
     """Start the local sandbox (engine, registry, emulated AWS accounts, Lizzy agents)."""
-    render.print_sandbox(sandbox.up(ROOT))
+    from ghe_backup import sandbox
+
+    return render.show(sandbox.up(resolve(c.config).root), views.sandbox)
 
 
 @task(name="down")
 def sandbox_down(c):
     """Stop what sandbox.up started (recorded pids); data and images are kept."""
-    render.print_sandbox(sandbox.down(ROOT))
+    from ghe_backup import sandbox
+
+    return render.show(sandbox.down(resolve(c.config).root), views.sandbox)
 
 
 @task(name="status", help={"json": JSON_HELP})
 def sandbox_status(c, json=False):
     """Show the sandbox's endpoints and which components run."""
-    current = sandbox.status(ROOT)
-    render.print_json(current) if json else render.print_sandbox(current)
+    from ghe_backup import sandbox
+
+    return render.show(sandbox.status(resolve(c.config).root), views.sandbox, json=json)
 
 
 @task(name="publish-taupage", help={"date": "AMI date as YYYYMMDD (default: the next staged one)"})
 def sandbox_publish_taupage(c, date=None):
     """Publish a newer Taupage AMI in every sandbox account."""
-    render.print_json(sandbox_aws.publish_taupage(ROOT, date=date))
+    from ghe_backup.sandbox.aws import publish_taupage
+
+    return render.print_json(publish_taupage(resolve(c.config).root, date=date))
 
 
 ns = Collection(test, image, push, deploy, accounts, show_config, status, history)
 ns.add_collection(Collection("sandbox", sandbox_up, sandbox_down, sandbox_status, sandbox_publish_taupage))
-ns.configure({"ghe": {"sandbox": False}})
+ns.configure(DEFAULTS)

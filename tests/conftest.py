@@ -8,14 +8,30 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+#: The tests' own config tree (a senza base, defaults, prod and staging overlays): the gate tests
+#: the code, never the operators' settings in config/.
+FIXTURE_TREE = Path(__file__).resolve().parent / "data" / "tree"
 
 
 @pytest.fixture
 def config_tree(tmp_path, monkeypatch):
-    """A copy of the repo's config/ and senza/ in a temp dir (the working directory for the test)."""
+    """A copy of the fixture config tree in a temp dir: the working directory and GHE_BACKUP_ROOT."""
+    for folder in ("config", "senza"):
+        shutil.copytree(FIXTURE_TREE / folder, tmp_path / folder)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GHE_BACKUP_ROOT", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture
+def shipped_tree(tmp_path, monkeypatch):
+    """A copy of the repo's own config/ and senza/, seeing the repo's sandbox (integration tests: the
+    sandbox is seeded from the shipped accounts)."""
     for folder in ("config", "senza"):
         shutil.copytree(REPO / folder, tmp_path / folder)
+    (tmp_path / ".sandbox").symlink_to(REPO / ".sandbox", target_is_directory=True)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GHE_BACKUP_ROOT", str(tmp_path))
     return tmp_path
 
 

@@ -15,29 +15,27 @@ import pytest
 from invoke import Program
 
 import tasks
-from ghe_backup.delivery import config as config_module
-from ghe_backup.delivery import deploy as deploy_module
-from ghe_backup.delivery import image as image_module
-from ghe_backup.delivery import push as push_module
-from ghe_backup.delivery import testing
-from ghe_backup.delivery.executor import PipelineExecutor
+from ghe_backup.delivery import gate
+from ghe_backup.delivery.deploy import run as deploy_run
+from ghe_backup.delivery.image import build as image_build
+from ghe_backup.delivery.push import push as push_stage
+from ghe_backup.edge.executor import PipelineExecutor
 
 REPO = Path(__file__).resolve().parents[1]
+FIXTURE_TREE = REPO / "tests" / "data" / "tree"
 INV = str(Path(sys.executable).parent / "inv")
 
 
 @pytest.fixture
 def stages(monkeypatch, config_tree):
-    """Record stage calls instead of running them; config comes from a temp copy."""
+    """Record stage calls instead of running them; config comes from a temp copy of the fixture tree."""
     log = []
-    monkeypatch.setattr(tasks, "ROOT", config_tree)
-    monkeypatch.setattr(config_module, "REPO_ROOT", config_tree)
-    monkeypatch.setattr(testing, "run_unit_tests", lambda root: log.append(("test",)))
-    monkeypatch.setattr(image_module, "build_image", lambda root, sandbox, config: log.append(("image", sandbox)))
-    monkeypatch.setattr(push_module, "push_image", lambda root, targets, config: log.append(("push", [t.name for t in targets])) or [])
+    monkeypatch.setattr(gate, "run_unit_tests", lambda root: log.append(("test",)))
+    monkeypatch.setattr(image_build, "build_image", lambda site: log.append(("image", site.sandbox)))
+    monkeypatch.setattr(push_stage, "push_image", lambda targets: log.append(("push", [t.name for t in targets])) or [])
     monkeypatch.setattr(
-        deploy_module, "deploy_accounts",
-        lambda root, targets, assume_yes, config: log.append(("deploy", [t.name for t in targets], assume_yes)) or [],
+        deploy_run, "deploy_accounts",
+        lambda targets, ask: log.append(("deploy", [t.name for t in targets], ask is None)) or [],
     )
     return log
 
@@ -61,10 +59,13 @@ def test_account_reaches_push_and_deploy_and_several_accounts_test_and_build_onc
     assert stages == [("test",), ("image", False), ("push", ["staging", "prod"]), ("deploy", ["staging", "prod"], True)]
 
 
+SANDBOX = {"registry": "127.0.0.1:5500", "lizzy": {}, "docker_host": "unix:///nowhere.sock", "base_image": "base:1"}
+
+
 def test_sandbox_flag_reaches_image(stages, monkeypatch):
     from ghe_backup import sandbox
 
-    monkeypatch.setattr(sandbox, "endpoints", lambda root: {"registry": "127.0.0.1:5500", "lizzy": {}})
+    monkeypatch.setattr(sandbox, "endpoints", lambda root, state=None: SANDBOX)
     assert inv("push", "--account=prod", "--sandbox") == 0
     assert stages == [("test",), ("image", True), ("push", ["prod"])]
 
@@ -102,7 +103,9 @@ def test_test_and_image_alone(stages):
 
 
 def run_inv(*argv, env=None):
-    return subprocess.run([INV, *argv], cwd=REPO, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=60)
+    """The installed inv in this checkout, on the tests' own config tree."""
+    env = {**os.environ, "GHE_BACKUP_ROOT": str(FIXTURE_TREE), **(env or {})}
+    return subprocess.run([INV, *argv], cwd=REPO, capture_output=True, text=True, env=env, timeout=60)
 
 
 def test_inv_list_explains_every_task():
@@ -125,7 +128,9 @@ def test_inv_help_explains_the_flags():
 def test_inv_bad_input_is_one_line_exit_2_and_no_traceback():
     result = run_inv("push", "--account=nope")
     assert result.returncode == 2
-    assert result.stderr == "error: unknown account 'nope' (no config/accounts/nope.yaml) (known accounts: prod, staging)\n"
+    assert result.stderr == (
+        "error: unknown account 'nope' (no tests/data/tree/config/accounts/nope.yaml) (known accounts: prod, staging)\n"
+    )
     assert "pytest" not in result.stdout  # the test stage never started
 
 

@@ -8,46 +8,17 @@ endpoints in ``state.endpoints`` (saved to ``.sandbox/state.json``).
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 from ghe_backup.errors import Unreachable
+from ghe_backup.sandbox.state import STATE_DIR, SandboxState
 
-STATE_DIR = ".sandbox"
+__all__ = ["COMPONENTS", "STATE_DIR", "SandboxState", "down", "endpoints", "probe", "status", "up"]
+
 #: Start order; ``down`` stops in reverse.
 COMPONENTS = ("engine", "registry", "baseimage", "aws", "tokeninfo", "lizzy")
-
-
-@dataclass
-class SandboxState:
-    root: Path
-    endpoints: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def dir(self) -> Path:
-        return self.root / STATE_DIR
-
-    @property
-    def file(self) -> Path:
-        return self.dir / "state.json"
-
-    @classmethod
-    def load(cls, root: Path) -> SandboxState:
-        state = cls(root=root)
-        try:
-            state.endpoints = json.loads(state.file.read_text())
-        except (OSError, ValueError):
-            pass
-        return state
-
-    def save(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.endpoints, indent=2, sort_keys=True) + "\n")
-        tmp.replace(self.file)
 
 
 def _component(name: str) -> Any:
@@ -71,16 +42,21 @@ def down(root: Path) -> dict[str, Any]:
     return status(root)
 
 
-def status(root: Path) -> dict[str, Any]:
+def probe(state: SandboxState) -> dict[str, bool]:
+    """Which components answer now (each asked once)."""
+    return {name: _component(name).is_up(state) for name in COMPONENTS}
+
+
+def status(root: Path, state: SandboxState | None = None) -> dict[str, Any]:
     """One JSON-able object: registry, aws_endpoint, lizzy (account -> URL), token_env, components."""
-    state = SandboxState.load(root)
-    components = {name: _component(name).is_up(state) for name in COMPONENTS}
+    state = state or SandboxState.load(root)
+    components = probe(state)
     return {**state.endpoints, "components": components, "up": all(components.values())}
 
 
-def endpoints(root: Path) -> dict[str, Any]:
+def endpoints(root: Path, state: SandboxState | None = None) -> dict[str, Any]:
     """The running sandbox's endpoints, or Unreachable (exit 3) telling how to start it."""
-    current = status(root)
+    current = status(root, state)
     if not current["up"]:
         down_parts = ", ".join(name for name, ok in current["components"].items() if not ok)
         raise Unreachable(f"the sandbox is not running ({down_parts} down)", hint="start it with: inv sandbox.up")

@@ -23,13 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from ghe_backup.errors import ConfigError, Unreachable
+from ghe_backup.sandbox.state import SANDBOX_CREDENTIALS, SandboxState
 from ghe_backup.sandbox.processes import log_file, port_open, recorded_pid, start_process, stop_process, wait_until
 
 NAME = "aws"
 HOST = "127.0.0.1"
 PORT = 5501
-#: Any key id works with moto; these never leave the machine.
-SANDBOX_CREDENTIALS = {"aws_access_key_id": "AKIASANDBOXGHEBACKUP", "aws_secret_access_key": "sandbox-not-a-secret"}
 SEED_ROLE = "sandbox-seeder"
 APP_NAME = "app-ghe-backup"
 VOLUME_NAME = "ghe-backup-data"
@@ -103,8 +102,6 @@ def write_catalogue(path: Path, today: dt.date) -> Path:
 
 def publish_taupage(root: Path, date: str | None = None) -> dict[str, Any]:
     """Enable the staged Taupage AMI of ``date`` (YYYYMMDD; default: the next staged one) everywhere."""
-    from ghe_backup.sandbox import SandboxState
-
     state = SandboxState.load(root)
     if not is_up(state):
         raise Unreachable("the sandbox AWS endpoint is not running", hint="start it with: inv sandbox.up")

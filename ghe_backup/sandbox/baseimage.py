@@ -16,12 +16,14 @@ from typing import Any
 
 import docker.errors
 
-from ghe_backup.delivery import docker_engine
+from ghe_backup.plumbing import engine as docker_engine
 from ghe_backup.errors import StageFailed
+from ghe_backup.plumbing.command import run
 from ghe_backup.sandbox import debian, engine
 from ghe_backup.sandbox.processes import log_file
 
 NAME = "baseimage"
+MMDEBSTRAP_TIMEOUT = 1200.0
 SUITE = "bookworm"
 REPOSITORY = "ghe-backup-base"
 #: backup-utils needs bash, rsync, ssh, git, jq, bc; our program python3 (deps go in a venv).
@@ -75,7 +77,8 @@ def build(state: Any, client: Any, name: str) -> None:
     work.mkdir(parents=True, exist_ok=True)
     tarball = work / f"{SUITE}.tar"
     with open(log, "ab") as out:
-        result = subprocess.run(mmdebstrap_argv(program, str(tarball)), stdout=out, stderr=subprocess.STDOUT, check=False)
+        result = run(mmdebstrap_argv(program, str(tarball)), what="mmdebstrap", timeout=MMDEBSTRAP_TIMEOUT,
+                     capture=False, stdout=out, stderr=subprocess.STDOUT, check=False)
     if result.returncode != 0:
         tarball.unlink(missing_ok=True)
         raise StageFailed(f"mmdebstrap failed (exit {result.returncode}) building {name}", hint=f"see {log}")

@@ -13,8 +13,10 @@ import subprocess
 from pathlib import Path
 
 from ghe_backup.errors import Unreachable
+from ghe_backup.plumbing.command import run
 
 _updated = False
+APT_TIMEOUT = 900.0
 
 
 def can_install() -> bool:
@@ -37,7 +39,8 @@ def ensure_command(command: str, package: str, log: Path) -> str:
     steps = ([] if _updated else [["apt-get", "update"]]) + [["apt-get", "install", "-y", package]]
     with open(log, "ab") as out:
         for argv in steps:
-            result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env, check=False)
+            result = run(argv, what=argv[0], env=env, timeout=APT_TIMEOUT, capture=False, stdout=out,
+                         stderr=subprocess.STDOUT, check=False)
             if result.returncode != 0:
                 raise Unreachable(f"'{' '.join(argv)}' failed (exit {result.returncode})", hint=f"see {log}")
     _updated = True

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ghe_backup.delivery import docker_engine
+from ghe_backup.plumbing import engine as docker_engine
 from ghe_backup.errors import Unreachable
 from ghe_backup.sandbox import debian
 from ghe_backup.sandbox.processes import log_file, recorded_pid, start_process, stop_process, wait_until

@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from ghe_backup.errors import StageFailed
+from ghe_backup.plumbing.command import run
 from ghe_backup.sandbox import aws, tokeninfo
 from ghe_backup.sandbox.processes import log_file, port_open, recorded_pid, start_process, stop_process, wait_until
 
 HOST = "127.0.0.1"
 FIRST_PORT = 5510
 AGENT_ROLE = "lizzy-agent"
+VENV_TIMEOUT = 900.0
 REQUIREMENTS = Path(__file__).with_name("lizzy-requirements.txt")
 # Flask's development server is what `python -m lizzy` runs too; threaded so polls are not
 # queued behind a long `senza create`.
@@ -87,7 +88,7 @@ def ensure_venv(folder: Path) -> Path:
         return python
     base = getattr(sys, "_base_executable", sys.executable)
     for argv in ([base, "-m", "venv", "--clear", str(folder)], [str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)]):
-        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+        result = run(argv, what=argv[2], timeout=VENV_TIMEOUT, check=False)
         if result.returncode != 0:
             last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
             raise StageFailed(f"could not prepare Lizzy's virtualenv ({argv[2]} failed): {last[0]}", hint=f"see {folder}")

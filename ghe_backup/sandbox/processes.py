@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
 import time
 from pathlib import Path
 from typing import Callable
 
 from ghe_backup.errors import Unreachable
+from ghe_backup.plumbing.command import spawn
 
 
 def pid_file(state_dir: Path, name: str) -> Path:
@@ -49,15 +49,9 @@ def start_process(
 ) -> int:
     """Start ``argv`` in its own session, logging to .sandbox/logs/NAME.log; record its pid."""
     pid_file(state_dir, name).parent.mkdir(parents=True, exist_ok=True)
-    log = log_file(state_dir, name)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, cwd=cwd, start_new_session=True,
-        )
-    pid_file(state_dir, name).write_text(f"{process.pid}\n")
-    return process.pid
+    pid = spawn(argv, log_path=log_file(state_dir, name), env=env, cwd=cwd)
+    pid_file(state_dir, name).write_text(f"{pid}\n")
+    return pid
 
 
 def stop_process(state_dir: Path, name: str, timeout: float = 10.0) -> bool:

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from ghe_backup.delivery.aws_access import account_access
-from ghe_backup.delivery.cloudformation import newest_taupage
 from ghe_backup.delivery.config import load_accounts
+from ghe_backup.edge.targets import Resolution
+from ghe_backup.plumbing.cloudformation import CloudFormationAccount
 from ghe_backup.sandbox import aws
 
 
@@ -36,8 +36,8 @@ def test_accounts_are_seeded_and_a_newer_taupage_can_be_published(sandbox_accoun
         plain = aws.account_client(account.settings, "kms").decrypt(CiphertextBlob=base64.b64decode(blob))["Plaintext"]
         assert plain.startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----")
 
-    staging = load_accounts(root)["staging"].retarget(aws_endpoint=aws.endpoint())
-    before = newest_taupage(account_access(staging.settings))
+    [staging] = Resolution(root).targets(["staging"], True)
+    before = CloudFormationAccount(staging.access()).newest_taupage()
     published = aws.publish_taupage(root)
-    after = newest_taupage(account_access(staging.settings))
+    after = CloudFormationAccount(staging.access()).newest_taupage()
     assert after["id"] == published["staging"]["image_id"] and after["name"] > before["name"]

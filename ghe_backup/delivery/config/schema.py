@@ -1,0 +1,186 @@
+"""The one schema for config files (defaults, account overlays, the senza base) and its checks.
+
+Unknown keys are errors with a suggestion of the closest known key; every message names the
+file, the line, the key path and the fix, on one line.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import jsonschema
+
+from ghe_backup.delivery.config.merge import logical_path
+from ghe_backup.delivery.config.yamlfile import YamlDocument, display_path
+from ghe_backup.errors import ConfigError
+
+_STR = {"type": "string"}
+_STR_LIST = {"type": "array", "items": _STR}
+_SCALAR = {"type": ["string", "integer", "number", "boolean"]}
+
+
+def _keyed_list(body: dict[str, Any]) -> dict[str, Any]:
+    """A list of single-key mappings, such as SenzaComponents."""
+    return {
+        "type": "array",
+        "items": {"type": "object", "minProperties": 1, "maxProperties": 1, "additionalProperties": body},
+    }
+
+
+def _closed(properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "additionalProperties": False, **extra}
+
+
+PIPELINE = _closed(
+    {
+        "account_id": {"type": "string", "pattern": r"^\d{12}$"},
+        "region": {"type": "string", "pattern": r"^[a-z]{2}(-[a-z]+)+-\d$"},
+        "deployer": {"enum": ["lizzy", "senza"]},
+        "lizzy_url": _STR,
+        "lizzy_token_env": {"type": "string", "pattern": r"^[A-Z_][A-Z0-9_]*$"},
+        "lizzy_token_command": _STR,
+        "deploy_role": _STR,
+        "registry": {"type": "string", "pattern": r"^[A-Za-z0-9.-]+(:\d+)?(/[a-z0-9._/-]+)?$"},
+        "image": {"type": "string", "pattern": r"^[a-z0-9]+([._/-][a-z0-9]+)*$"},
+        "approval": {"type": "boolean"},
+        "deploy_timeout": {"type": "integer", "minimum": 10},
+        "poll_max_interval": {"type": "number", "minimum": 0.1, "maximum": 60},
+    }
+)
+
+TAUPAGE = _closed(
+    {
+        "runtime": {"enum": ["Docker"]},
+        "source": _STR,
+        "application_id": _STR,
+        "application_version": _STR,
+        "root": {"type": "boolean"},
+        "privileged": {"type": "boolean"},
+        "docker_daemon_access": {"type": "boolean"},
+        "read_only": {"type": "boolean"},
+        "ports": {"type": "object", "additionalProperties": {"type": ["integer", "string"]}},
+        "health_check_path": _STR,
+        "health_check_port": {"type": "integer"},
+        "health_check_timeout_seconds": {"type": "integer"},
+        "environment": {"type": "object", "additionalProperties": _SCALAR},
+        "kms_private_ssh_key": {"type": "string", "pattern": r"^aws:kms:"},
+        "mounts": {
+            "type": "object",
+            "additionalProperties": _closed(
+                {"partition": _STR, "filesystem": _STR, "erase_on_boot": {"type": "boolean"}, "options": _STR}
+            ),
+        },
+        "volumes": _closed({"ebs": {"type": "object", "additionalProperties": _STR}}),
+        "notify_cfn": _closed({"stack": _STR, "resource": _STR}),
+        "mint_bucket": _STR,
+        "scalyr_account_key": _STR,
+        "log_destination": _STR,
+    }
+)
+
+COMPONENT = _closed(
+    {
+        "Type": {"enum": ["Senza::StupsAutoConfiguration", "Senza::TaupageAutoScalingGroup"]},
+        "InstanceType": {"type": "string", "pattern": r"^[a-z0-9]+\.[a-z0-9]+$"},
+        "SecurityGroups": _STR_LIST,
+        "IamRoles": _STR_LIST,
+        "AssociatePublicIpAddress": {"type": "boolean"},
+        "AvailabilityZones": _STR_LIST,
+        "PublicOnly": {"type": "boolean"},
+        "Image": _STR,
+        "AutoScaling": _closed(
+            {"Minimum": {"type": "integer"}, "Maximum": {"type": "integer"}, "DesiredCapacity": {"type": "integer"}}
+        ),
+        "BlockDeviceMappings": {"type": "array"},
+        "TaupageConfig": TAUPAGE,
+    }
+)
+
+SENZA = _closed(
+    {
+        "SenzaInfo": _closed(
+            {
+                "StackName": {"type": "string", "pattern": r"^[a-z][a-z0-9-]*$"},
+                "OperatorTopicId": _STR,
+                "Tags": {"type": "array"},
+                "Parameters": _keyed_list(
+                    _closed({"Description": _STR, "Default": _SCALAR, "AllowedValues": {"type": "array"}})
+                ),
+            }
+        ),
+        "SenzaComponents": _keyed_list(COMPONENT),
+    }
+)
+
+CONFIG_FILE = _closed({"pipeline": PIPELINE, "senza": SENZA})
+
+#: What to do about a value that does not match its pattern, by key.
+FIXES = {
+    "account_id": 'use the 12-digit AWS account id as a quoted string, e.g. "123456789012"',
+    "region": "use an AWS region name such as eu-central-1",
+    "registry": "use host[:port][/namespace], e.g. 123456789012.dkr.ecr.eu-central-1.amazonaws.com",
+    "image": "use a lower-case repository name such as ghe-backup",
+    "lizzy_token_env": "name an environment variable in upper case, e.g. LIZZY_TOKEN",
+    "kms_private_ssh_key": 'use the KMS-encrypted key as "aws:kms:<base64>"',
+    "StackName": "use lower-case letters, digits and dashes",
+    "InstanceType": "use an EC2 instance type such as t3.medium",
+}
+
+_JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number", list: "list", dict: "mapping"}
+
+
+def validate_document(doc: YamlDocument, schema: dict[str, Any] = CONFIG_FILE) -> None:
+    """Raise a one-line ``ConfigError`` for the first problem in ``doc``, in document order."""
+    if doc.data is None:
+        return
+    errors = list(jsonschema.Draft7Validator(schema).iter_errors(doc.data))
+    if not errors:
+        return
+    first = min(errors, key=lambda e: (doc.line_of(_key_path(e.absolute_path)) or 0, len(e.absolute_path)))
+    raise describe(doc, first)
+
+
+def _key_path(path: Any) -> tuple[str, ...]:
+    return tuple(str(p) for p in path)
+
+
+def where(doc: YamlDocument, key_path: tuple[str, ...]) -> str:
+    line = doc.line_of(key_path)
+    return f"{display_path(doc.path)}:{line}" if line else display_path(doc.path)
+
+
+def dotted(key_path: tuple[str, ...]) -> str:
+    return ".".join(key_path) or "(top level)"
+
+
+def describe(doc: YamlDocument, error: jsonschema.ValidationError) -> ConfigError:
+    raw = _key_path(error.absolute_path)
+    path = logical_path(raw, doc.data)
+    value = error.instance
+    if error.validator == "additionalProperties":
+        known = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(value) - set(known))
+        key = extra[0]
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        fix = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(known)}"
+        return ConfigError(f"{where(doc, (*raw, key))}: {dotted((*path, key))}: unknown key", hint=fix)
+    if error.validator == "type":
+        wanted = error.validator_value
+        wanted = " or ".join(wanted) if isinstance(wanted, list) else wanted
+        got = _JSON_TYPES.get(type(value), type(value).__name__)
+        article = "an" if str(wanted)[0] in "aeiou" else "a"
+        fix = FIXES.get(path[-1] if path else "", f"give {article} {wanted}")
+        return ConfigError(f"{where(doc, raw)}: {dotted(path)}: expected {wanted}, got {got}", hint=fix)
+    if error.validator == "enum":
+        options = ", ".join(str(v) for v in error.validator_value)
+        return ConfigError(f"{where(doc, raw)}: {dotted(path)}: {value!r} is not allowed", hint=f"use one of: {options}")
+    if error.validator == "pattern":
+        fix = FIXES.get(path[-1] if path else "", f"match {error.validator_value}")
+        return ConfigError(f"{where(doc, raw)}: {dotted(path)}: invalid value {value!r}", hint=fix)
+    if error.validator in ("minProperties", "maxProperties"):
+        return ConfigError(
+            f"{where(doc, raw)}: {dotted(path)}: each entry must be a mapping with exactly one key",
+            hint="write entries as '- Name: {...}'",
+        )
+    return ConfigError(f"{where(doc, raw)}: {dotted(path)}: {error.message}")

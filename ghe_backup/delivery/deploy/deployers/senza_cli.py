@@ -1,0 +1,84 @@
+"""The senza CLI as a deployer needs it: run it with exactly the account's credentials, read its errors.
+
+senza's output on failure is noisy (and on Python 3.10+ its own crash handler fails, adding a
+second traceback), so ``first_error_line`` picks the line a person needs. Lizzy returns the same
+output in its 500 problems, so the Lizzy client uses it too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Callable, Iterable
+
+from ghe_backup.delivery.deploy.deployers.base import DeployerError
+from ghe_backup.errors import ConfigError
+from ghe_backup.plumbing.command import CommandFailed, CommandTimedOut, run
+
+#: Lines that are never the answer: progress, traceback scaffolding, senza's broken crash handler.
+_NOISE = re.compile(
+    r"^(Traceback \(most recent call last\)|File \"|During handling of the above exception|"
+    r"The above exception was the direct cause|Generating Cloud Formation template|Creating Cloud Formation stack|"
+    r"Deleting Cloud Formation stack|\^+$|~+$|Unknown Error|Please create an issue|.*format_exception\(\) got an unexpected)"
+)
+_EXCEPTION = re.compile(r"^(?:[a-zA-Z_][\w.]*\.)?([A-Z]\w*(?:Error|Exception|Failure)|NoSuchEntity\w*|ValidationError)\b:?\s*(.*)")
+_ERROR_WORD = re.compile(r"\b(error|failed|denied|not found|does not exist|invalid|no taupage ami)\b", re.I)
+TIMEOUT = 900.0
+
+
+class SenzaError(DeployerError):
+    """senza ran and failed; ``line`` is the first meaningful line of its output."""
+
+    def __init__(self, action: str, code: int | None, line: str):
+        self.line = line
+        super().__init__(f"senza {action} failed: {line}", line, hint=f"exit {code}" if code is not None else None)
+
+
+def first_error_line(output: str) -> str:
+    """The first line that says what went wrong: an exception message, else an error-ish line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    useful = [line for line in lines if not _NOISE.match(line) and not line.startswith(("File ", "at ", "  "))]
+    for line in useful:
+        match = _EXCEPTION.match(line)
+        if match and "format_exception" not in line:
+            name, message = match.groups()
+            return f"{name}: {message}".strip().rstrip(":") if message else name
+    for line in useful:
+        if _ERROR_WORD.search(line) and not line.startswith(("raise ", "return ")) and "format_exception" not in line:
+            return line
+    return useful[-1] if useful else "no output"
+
+
+def senza_command() -> str:
+    """senza next to this Python (the project's virtualenv), else on PATH."""
+    local = Path(sys.executable).with_name("senza")
+    if local.exists():
+        return str(local)
+    found = shutil.which("senza")
+    if not found:
+        raise ConfigError("senza is not installed", hint="install the project's requirements (stups-senza)")
+    return found
+
+
+def run_senza(
+    action: str,
+    args: Iterable[str],
+    *,
+    env: dict[str, str],
+    secrets: Iterable[str] = (),
+    log: Callable[[str], None] = lambda line: None,
+    timeout: float = TIMEOUT,
+) -> str:
+    """Run ``senza ACTION ARGS`` with exactly ``env``'s AWS settings; its output, or SenzaError."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    try:
+        result = run([senza_command(), action, *args], what=f"senza {action}", env={**base, **env},
+                     secrets=secrets, echo=log, timeout=timeout)
+    except CommandTimedOut:
+        raise SenzaError(action, None, f"no answer within {timeout:.0f}s") from None
+    except CommandFailed as err:
+        raise SenzaError(action, err.returncode, first_error_line(err.output)) from None
+    return result.output

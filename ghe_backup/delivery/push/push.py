@@ -1,0 +1,98 @@
+"""The push stage: push the content-tagged image to each account's registry (build once, deploy many).
+
+Per account: log in (ECR token or Docker config) -> ask the registry for the tag's manifest
+digest -> if it is the digest this engine already pushed for this image, upload nothing ->
+otherwise tag and push, following the stream (per-layer progress, errors raised) -> record
+``account -> {repository, tag, digest}`` in ``.state/pushes.json`` for the deploy stage.
+Every account gets the same image, so the same digest.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import docker.errors
+
+from ghe_backup.delivery.image.build import current_image
+from ghe_backup.delivery.image.records import ImageResult
+from ghe_backup.delivery.push.pushlog import PushLog
+from ghe_backup.delivery.push.records import PushResult, record_push
+from ghe_backup.delivery.push.registry_auth import RegistryAuth, registry_auth
+from ghe_backup.delivery.target import Target
+from ghe_backup.plumbing import engine
+from ghe_backup.plumbing.progress import say
+
+
+def push_image(targets: list[Target], *, report: Callable[[str], None] = say) -> list[PushResult]:
+    """Push the image built for the tree as it is to every target's registry."""
+    if not targets:
+        return []
+    site = targets[0].build
+    client = engine.connect(site.docker_host)
+    image = current_image(site, client=client)
+    results = [push_to_account(client, image, target, report) for target in targets]
+    for result in results:
+        record_push(site.state_dir, result)
+    digests = {r.digest for r in results}
+    if len(digests) > 1:  # registries recompress layers only when they lack them; say so if digests differ
+        report(f"note: the accounts got different manifest digests for {image.image}: {', '.join(sorted(digests))}")
+    return results
+
+
+def push_to_account(client: Any, image: ImageResult, target: Target, report: Callable[[str], None] = say) -> PushResult:
+    started = time.monotonic()
+    repository, tag = target.repository, image.tag
+    ref = f"{repository}:{tag}"
+    auth = registry_auth(target)
+    remote = remote_digest(client, ref, auth)
+    local = local_digests(client, image.id, repository)
+    if remote and remote in local:
+        report(f"{target.name}: {ref} is already in {target.registry} with this content ({remote}); nothing uploaded")
+        return _result(target, image, remote, 0, True, started)
+    if remote:
+        report(f"{target.name}: {ref} exists in the registry with other content ({remote}); pushing this build over it")
+    engine.engine_call(f"docker tag {ref}", client.tag, image.id, repository, tag=tag)
+    report(f"{target.name}: pushing {ref}")
+    log = PushLog(registry=target.registry, say=lambda line: report(f"{target.name}: {line}"), secrets=auth.secrets)
+    try:
+        stream = client.push(repository, tag=tag, stream=True, decode=True, auth_config=auth.config)
+        for record in engine.records(stream, f"the push to {target.registry}"):
+            log.feed(record)
+    except docker.errors.APIError as err:
+        raise engine.push_failure(engine.first_line(err), target.registry, auth.secrets) from None
+    digest = log.result_digest()
+    skipped = not any(p.status == "pushed" for p in log.layers.values())
+    note = "no layer uploaded, registry already had them" if skipped else f"{log.uploaded_bytes / 1e6:.1f} MB uploaded"
+    report(f"{target.name}: pushed {ref} -> {digest} ({note})")
+    return _result(target, image, digest, log.uploaded_bytes, False, started)
+
+
+def remote_digest(client: Any, ref: str, auth: RegistryAuth) -> str | None:
+    """The registry's manifest digest for ``ref`` (None when it lacks the tag)."""
+    try:
+        answer = client.inspect_distribution(ref, auth_config=auth.config)
+    except docker.errors.NotFound:
+        return None
+    except docker.errors.APIError as err:
+        message = engine.first_line(err)
+        if "manifest unknown" in message or "name unknown" in message or "not found" in message.lower():
+            return None
+        raise engine.push_failure(message, auth.registry, auth.secrets) from None
+    except docker.errors.DockerException as err:
+        raise engine.push_failure(engine.first_line(err), auth.registry, auth.secrets) from None
+    return (answer.get("Descriptor") or {}).get("digest")
+
+
+def local_digests(client: Any, image_id: str, repository: str) -> set[str]:
+    """Manifest digests this engine pushed (or pulled) the image as, in ``repository``."""
+    info = engine.inspect_image(client, image_id) or {}
+    return {d.split("@", 1)[1] for d in info.get("RepoDigests") or [] if d.split("@", 1)[0] == repository}
+
+
+def _result(target: Target, image: ImageResult, digest: str, uploaded: int, skipped: bool, started: float) -> PushResult:
+    return PushResult(
+        account=target.name, registry=target.registry, repository=target.repository, tag=image.tag, digest=digest,
+        image_id=image.id, uploaded_bytes=uploaded, skipped=skipped, sandbox=target.sandbox,
+        seconds=round(time.monotonic() - started, 2),
+    )

@@ -1,0 +1,117 @@
+"""The one renderer: results (dataclasses) as tables for people, or as JSON for machines.
+
+A view (``views``) turns a result into ``Table``s; this module prints them. On a terminal:
+Rich tables, values folded rather than cut. Anywhere else (a pipe, a CI log): plain aligned
+columns, every value whole whatever ``COLUMNS`` says, no box drawing, no markup. Values are never
+read as markup (``[sandbox]`` stays ``[sandbox]``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import IO, Any, Callable, Sequence
+
+
+@dataclass
+class Table:
+    columns: Sequence[str]
+    rows: list[Sequence[Any]] = field(default_factory=list)
+    title: str | None = None
+    notes: list[str] = field(default_factory=list)  # lines after the table (part of the result)
+
+
+View = Callable[[Any], list[Table]]
+
+
+def to_data(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_data(getattr(value, f.name)) for f in dataclasses.fields(value) if f.repr}
+    if isinstance(value, dict):
+        return {str(k): to_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_data(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def show(result: Any, view: View, *, json: bool = False, out: IO[str] | None = None) -> Any:
+    """Print ``result`` as JSON or through ``view``; returns it (tasks return their results)."""
+    out = out or sys.stdout
+    if json:
+        print_json(result, out)
+    else:
+        for table in view(result):
+            print_table(table, out)
+    return result
+
+
+def print_json(value: Any, out: IO[str] | None = None) -> None:
+    out = out or sys.stdout
+    out.write(json.dumps(to_data(value), indent=2, sort_keys=False) + "\n")
+    out.flush()
+
+
+def print_yaml(value: Any, out: IO[str] | None = None) -> None:
+    import yaml
+
+    out = out or sys.stdout
+    out.write(yaml.safe_dump(to_data(value), sort_keys=False, default_flow_style=False))
+    out.flush()
+
+
+def cell(value: Any) -> str:
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value) or "-"
+    return str(value)
+
+
+def print_table(table: Table, out: IO[str] | None = None) -> None:
+    out = out or sys.stdout
+    rows = [[cell(v) for v in row] for row in table.rows]
+    if _is_terminal(out):
+        _rich_table(table, rows, out)
+    else:
+        out.write(plain_table(table.columns, rows, table.title))
+    for note in table.notes:
+        out.write(note + "\n")
+    out.flush()
+
+
+def plain_table(columns: Sequence[str], rows: list[list[str]], title: str | None = None) -> str:
+    """Aligned columns, two spaces apart, nothing cut; the last column is not padded."""
+    widths = [max([len(str(c))] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
+    lines = [title] if title else []
+    for row in [list(map(str, columns)), *rows]:
+        padded = [value.ljust(width) for value, width in zip(row[:-1], widths[:-1])] + row[-1:]
+        lines.append("  ".join(padded).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _is_terminal(out: IO[str]) -> bool:
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _rich_table(table: Table, rows: list[list[str]], out: IO[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    rich = RichTable(title=Text(table.title) if table.title else None, title_justify="left")
+    for column in table.columns:
+        rich.add_column(Text(str(column)), overflow="fold")
+    for row in rows:
+        rich.add_row(*(Text(value) for value in row))
+    Console(file=out, highlight=False, markup=False, emoji=False).print(rich)

@@ -1,0 +1,106 @@
+"""Every ``ghe.*`` Invoke setting, with its default, in one place; and strict reading of switches.
+
+Invoke config (``invoke.yaml``, ``~/.invoke.yaml``, ``INVOKE_GHE_*`` variables) and our own
+environment variables are read here only. Switches are parsed strictly: ``1/0``, ``true/false``,
+``yes/no``, ``on/off`` (any case); anything else is an error, never a silent "on".
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ghe_backup.errors import UsageError
+
+#: The defaults tasks.py registers with ``ns.configure``; a key not here is not a setting.
+DEFAULTS: dict[str, Any] = {
+    "ghe": {
+        # Target the local sandbox (also --sandbox, or INVOKE_GHE_SANDBOX=1).
+        "sandbox": None,
+        "image": {
+            "base_image": None,  # the image's base (default: the Dockerfile's python:3.11-slim)
+            "backup_utils_source": None,  # git (default) or context (the stand-in, offline)
+            "backup_utils_version": None,  # the backup-utils tag to clone (default: the Dockerfile's)
+            "pip_cert": None,  # CA bundle for the build's pip (default: PIP_CERT, SSL_CERT_FILE, ...)
+        },
+    }
+}
+TRUE = frozenset({"1", "true", "yes", "on"})
+FALSE = frozenset({"0", "false", "no", "off", ""})
+#: Where the build's pip looks for the host's trusted CAs, in order (behind a TLS-inspecting proxy).
+CA_VARIABLES = ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+def parse_switch(value: Any, where: str) -> bool:
+    """A yes/no setting; ``where`` names it in the error (e.g. ``INVOKE_GHE_SANDBOX``)."""
+    if isinstance(value, bool) or value is None:
+        return bool(value)
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in TRUE:
+        return True
+    if text in FALSE:
+        return False
+    shown = str(value) if len(str(value)) <= 20 else str(value)[:20] + "..."
+    raise UsageError(f"{where}: {shown!r} is not a yes/no value", hint="use one of: 1, 0, true, false, yes, no")
+
+
+def repo_root() -> Path:
+    """The checkout the pipeline works on: ``GHE_BACKUP_ROOT`` (tests, forks) or this one."""
+    return Path(os.environ.get("GHE_BACKUP_ROOT") or Path(__file__).resolve().parents[2]).resolve()
+
+
+def _section(config: Any, *keys: str) -> Any:
+    node = config
+    for key in keys:
+        try:
+            node = node[key]
+        except (TypeError, KeyError, AttributeError):
+            return None
+    return node
+
+
+def sandbox_wanted(flag: bool | None, config: Any) -> bool:
+    """``--sandbox``, else ``INVOKE_GHE_SANDBOX``, else Invoke config ``ghe.sandbox``."""
+    if flag:
+        return True
+    if "INVOKE_GHE_SANDBOX" in os.environ:  # read here: Invoke would turn any non-empty string into True
+        return parse_switch(os.environ["INVOKE_GHE_SANDBOX"], "INVOKE_GHE_SANDBOX")
+    return parse_switch(_section(config, "ghe", "sandbox"), "ghe.sandbox (Invoke config)")
+
+
+def image_settings(config: Any) -> dict[str, Any]:
+    """Invoke config ``ghe.image``: only keys that are set."""
+    section = _section(config, "ghe", "image") or {}
+    try:
+        return {k: v for k, v in dict(section).items() if v not in (None, "")}
+    except (TypeError, ValueError):
+        raise UsageError("ghe.image (Invoke config): expected a mapping", hint="see docs/image-and-push.md") from None
+
+
+def pip_cert(config: Any, system_bundle: Path = SYSTEM_CA_BUNDLE) -> Path | None:
+    """The CA bundle for pip in the build: ghe.image.pip_cert, PIP_CERT, SSL_CERT_FILE,
+    REQUESTS_CA_BUNDLE, else the host's system bundle if it has one."""
+    named = [("ghe.image.pip_cert", image_settings(config).get("pip_cert"))]
+    named += [(name, os.environ.get(name)) for name in CA_VARIABLES]
+    for source, value in named:
+        if value:
+            path = Path(value).expanduser()
+            if not path.is_file():
+                raise UsageError(f"the CA bundle for pip ({path}, from {source}) is not a file", hint=f"fix or unset {source}")
+            return path
+    return system_bundle if system_bundle.is_file() else None
+
+
+def debug_wanted() -> bool:
+    """``GHE_BACKUP_DEBUG`` or ``INVOKE_DEBUG`` set to a yes value (a bad value is not debug)."""
+    for name in ("GHE_BACKUP_DEBUG", "INVOKE_DEBUG"):
+        try:
+            if parse_switch(os.environ.get(name), name):
+                return True
+        except UsageError:
+            continue
+    return False

@@ -1,0 +1,103 @@
+"""AWS sessions acting in one account, through a given endpoint (AWS itself, or the sandbox's moto).
+
+The caller says where calls go (``endpoint_url``, None for AWS itself) and with which base
+credentials (``credentials``, None for boto3's own chain: environment, profile, instance role);
+the sandbox gives its dummy keys, so real credentials never reach the emulator. ``account_access`` then assumes
+``arn:aws:iam::<account_id>:role/<deploy_role>`` when a role is set, else uses the base
+credentials as they are (the account guard proves whose they are).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+
+from ghe_backup.errors import ConfigError, Unreachable
+
+#: botocore's own retries stay small: our waits decide how long to keep trying.
+CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+THROTTLING = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
+
+
+@dataclass(frozen=True)
+class AccountAccess:
+    """A session acting in one account, and where its calls go."""
+
+    session: Any
+    region: str
+    endpoint: str | None
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        return self.session.client(service, region_name=region or self.region, endpoint_url=self.endpoint, config=CLIENT_CONFIG)
+
+    def environment(self) -> dict[str, str]:
+        """Variables that give a subprocess (senza) exactly these credentials."""
+        creds = self.session.get_credentials().get_frozen_credentials()
+        env = {
+            "AWS_ACCESS_KEY_ID": creds.access_key,
+            "AWS_SECRET_ACCESS_KEY": creds.secret_key,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+        }
+        if creds.token:
+            env["AWS_SESSION_TOKEN"] = creds.token
+        if self.endpoint:
+            env["AWS_ENDPOINT_URL"] = self.endpoint
+        return env
+
+    def secrets(self) -> list[str]:
+        creds = self.session.get_credentials().get_frozen_credentials()
+        return [s for s in (creds.secret_key, creds.token) if s]
+
+
+def base_session(region: str, credentials: Mapping[str, str] | None = None) -> Any:
+    return boto3.Session(region_name=region, **dict(credentials or {}))
+
+
+def account_access(
+    *, name: str, account_id: str, region: str, deploy_role: str | None, endpoint_url: str | None,
+    credentials: Mapping[str, str] | None = None, base: Any | None = None,
+) -> AccountAccess:
+    """Credentials acting in the account (assuming ``deploy_role`` when set)."""
+    base = base or base_session(region, credentials)
+    if not deploy_role:
+        return AccountAccess(base, region, endpoint_url)
+    arn = f"arn:aws:iam::{account_id}:role/{deploy_role}"
+    sts = base.client("sts", region_name=region, endpoint_url=endpoint_url, config=CLIENT_CONFIG)
+    try:
+        creds = sts.assume_role(RoleArn=arn, RoleSessionName=f"ghe-backup-deploy-{name}")["Credentials"]
+    except ClientError as err:
+        if is_transient(err):
+            raise Unreachable(f"{name}: AWS STS did not answer: {aws_message(err)}", hint="retried 3 times") from None
+        raise ConfigError(f"{name}: cannot assume {arn}: {aws_message(err)}", hint="check deploy_role and your credentials") from None
+    except NoCredentialsError:
+        raise ConfigError(f"{name}: no AWS credentials to assume {arn} with", hint="log in to AWS first") from None
+    except BotoCoreError as err:
+        raise Unreachable(f"{name}: AWS STS unreachable at {endpoint_url or 'AWS'}: {type(err).__name__}") from None
+    session = boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"], region_name=region,
+    )
+    return AccountAccess(session, region, endpoint_url)
+
+
+def aws_message(err: ClientError) -> str:
+    error = err.response.get("Error", {})
+    return f"{error.get('Code', 'Error')}: {error.get('Message', '')}".strip()
+
+
+def is_transient(err: BaseException) -> bool:
+    """Connection faults, 5xx, 429 and throttling: worth another try."""
+    if isinstance(err, (EndpointConnectionError, ConnectionError)):
+        return True
+    if isinstance(err, BotoCoreError):
+        return "connect" in type(err).__name__.lower() or "timeout" in type(err).__name__.lower()
+    if isinstance(err, ClientError):
+        code = err.response.get("Error", {}).get("Code", "")
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return code in THROTTLING or status == 429 or status >= 500
+    return False

@@ -1,0 +1,45 @@
+"""The sandbox's published state: ``.sandbox/state.json`` (endpoints of what runs) and its dummy AWS keys.
+
+Light on purpose: the edge reads it once per run to resolve targets, without importing the
+components (boto3, the Docker SDK).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ghe_backup.plumbing.state import write_json_atomic
+
+STATE_DIR = ".sandbox"
+#: Any key id works with moto; these never leave the machine (and never reach real AWS).
+SANDBOX_CREDENTIALS = {"aws_access_key_id": "AKIASANDBOXGHEBACKUP", "aws_secret_access_key": "sandbox-not-a-secret"}
+
+
+@dataclass
+class SandboxState:
+    root: Path
+    endpoints: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def file(self) -> Path:
+        return self.dir / "state.json"
+
+    @classmethod
+    def load(cls, root: Path) -> SandboxState:
+        state = cls(root=root)
+        try:
+            loaded = json.loads(state.file.read_text())
+        except (OSError, ValueError):
+            loaded = {}
+        state.endpoints = loaded if isinstance(loaded, dict) else {}
+        return state
+
+    def save(self) -> None:
+        write_json_atomic(self.file, self.endpoints)
