@@ -26,6 +26,8 @@ demo: sandbox
 	$(INV) status --account=prod --sandbox
 
 test: sandbox
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest -q
 
 test-fast: setup

@@ -50,7 +50,9 @@ def push(c, account, sandbox=False, json=False):
     pre=[push],
     iterable=["account"],
     help={
-        "account": ACCOUNT_HELP, "sandbox": SANDBOX_HELP, "json": JSON_HELP,
+        "account": ACCOUNT_HELP,
+        "sandbox": SANDBOX_HELP,
+        "json": JSON_HELP,
         "yes": "approve without asking (CI, after its own approval)",
     },
 )
@@ -66,8 +68,10 @@ def deploy(c, account, sandbox=False, yes=False, json=False):
 @task(help={"json": JSON_HELP})
 def accounts(c, json=False):
     """List the configured accounts: name, id, region, deployer, approval."""
-    found = [views.AccountSummary(s.name, s.account_id, s.region, s.deployer, s.approval)
-             for s in (a.settings for a in resolve(c.config).accounts.values())]
+    found = [
+        views.AccountSummary(s.name, s.account_id, s.region, s.deployer, s.approval)
+        for s in (a.settings for a in resolve(c.config).accounts.values())
+    ]
     return render.show(found, views.accounts, json=json)
 
 
@@ -76,11 +80,14 @@ def accounts(c, json=False):
 def show_config(c, account=None, origins=False, json=False):
     """Show the account's merged senza definition (secrets redacted)."""
     from ghe_backup.delivery.config import leaves
-    from ghe_backup.plumbing.redact import redact_leaf, redact_data
+    from ghe_backup.plumbing.redact import redact_data, redact_leaf
 
     [target] = resolve(c.config).targets(account, False)
     if origins:
-        found = [views.Origin(".".join(path), redact_leaf(path, value), source) for path, value, source in leaves(target.account.merged)]
+        found = [
+            views.Origin(".".join(path), redact_leaf(path, value), source)
+            for path, value, source in leaves(target.account.merged)
+        ]
         return render.show(found, views.origins, json=json)
     definition = redact_data(target.account.definition)
     return render.print_json(definition) if json else render.print_yaml(definition)

@@ -16,19 +16,25 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import random
 import statistics
 import threading
 import time
+from pathlib import Path
 
-from ghe_backup.delivery.aws_access import account_access
-from ghe_backup.delivery.config import REPO_ROOT, load_accounts
-from ghe_backup.delivery.deploy import ImageRef, deploy_account
-from ghe_backup.delivery.deployers import make_deployer
-from ghe_backup.delivery.stacks import StackFailed, wait_for_stack
-from ghe_backup.sandbox import SandboxState
+import botocore.exceptions
+
+from ghe_backup.delivery.deploy import steps
+from ghe_backup.delivery.deploy.run import deploy_account
+from ghe_backup.delivery.deploy.steps import ImageRef
+from ghe_backup.delivery.deploy.wait import StackFailed, wait_for_stack
+from ghe_backup.edge.targets import Resolution
 from ghe_backup.sandbox import aws as sandbox_aws
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 STUCK = {"Resources": {"Profile": {"Type": "AWS::IAM::InstanceProfile", "Properties": {"Roles": ["no-such-role"]}}}}
 
@@ -36,9 +42,10 @@ STUCK = {"Resources": {"Profile": {"Type": "AWS::IAM::InstanceProfile", "Propert
 class Requests:
     """Times of the HTTP requests a deployer's reader sends (botocore ``before-send``, Lizzy client)."""
 
-    def __init__(self, deployer):
+    def __init__(self, conn):
         self.times: list[float] = []
-        cfn = getattr(deployer.reader, "cfn", None)
+        deployer = conn.deployer
+        cfn = getattr(conn.account, "cfn", None)
         if cfn is not None:
             cfn.meta.events.register("before-send.cloudformation", lambda **_: self.times.append(time.monotonic()))
         self.client = getattr(deployer, "client", None)
@@ -48,16 +55,17 @@ class Requests:
         return (self.client.requests - self.lizzy_before) if self.client else 0
 
 
-def detection(account, endpoints, deployer_name, steady):
+def detection(target, deployer_name, steady):
+    account = with_deployer(target, deployer_name)
     cfn = sandbox_aws.account_client(account.settings, "cloudformation")
     name = f"ghe-backup-bench{deployer_name}{int(time.time() * 1000)}"
-    try:
+    with contextlib.suppress(
+        botocore.exceptions.ClientError
+    ):  # moto: the call fails, the stack stays CREATE_IN_PROGRESS
         cfn.create_stack(StackName=name, TemplateBody=json.dumps(STUCK))
-    except Exception:
-        pass  # moto: the call fails, the stack stays CREATE_IN_PROGRESS
     settings = account.settings
-    deployer = make_deployer(settings, account_access(settings), endpoints)
-    requests = Requests(deployer)
+    conn = steps.connect(account)
+    requests = Requests(conn)
     deleted_at: list[float] = []
     delay = steady + random.uniform(0, settings.poll_max_interval)
 
@@ -68,41 +76,63 @@ def detection(account, endpoints, deployer_name, steady):
 
     threading.Thread(target=delete_later, daemon=True).start()
     started = time.monotonic()
-    try:
-        wait_for_stack(deployer.reader, name, goal="create", deadline=started + steady + 60,
-                       max_interval=settings.poll_max_interval, report=lambda line: None)
-    except StackFailed:
-        pass
+    with contextlib.suppress(StackFailed):
+        wait_for_stack(
+            conn.account,
+            name,
+            goal="create",
+            deadline=started + steady + 60,
+            max_interval=settings.poll_max_interval,
+            report=lambda line: None,
+        )
     noticed = time.monotonic()
     window = (started + 10, deleted_at[0])
     in_window = [t for t in requests.times if window[0] <= t < window[1]]
-    return {"reader": deployer_name, "poll_max_interval": settings.poll_max_interval,
-            "noticed_after_s": round(noticed - deleted_at[0], 2),
-            "requests_per_minute_steady": round(len(in_window) / (window[1] - window[0]) * 60, 1),
-            "requests": len(requests.times), "lizzy_requests": requests.lizzy()}
+    return {
+        "reader": deployer_name,
+        "poll_max_interval": settings.poll_max_interval,
+        "noticed_after_s": round(noticed - deleted_at[0], 2),
+        "requests_per_minute_steady": round(len(in_window) / (window[1] - window[0]) * 60, 1),
+        "requests": len(requests.times),
+        "lizzy_requests": requests.lizzy(),
+    }
 
 
 def summary(samples):
     by_reader: dict[str, list[dict]] = {}
     for sample in samples:
         by_reader.setdefault(sample["reader"], []).append(sample)
-    return {reader: {"noticed_after_s": {"min": min(s["noticed_after_s"] for s in rows),
-                                         "median": statistics.median(s["noticed_after_s"] for s in rows),
-                                         "max": max(s["noticed_after_s"] for s in rows)},
-                     "requests_per_minute_steady": max(s["requests_per_minute_steady"] for s in rows)}
-            for reader, rows in by_reader.items()}
+    return {
+        reader: {
+            "noticed_after_s": {
+                "min": min(s["noticed_after_s"] for s in rows),
+                "median": statistics.median(s["noticed_after_s"] for s in rows),
+                "max": max(s["noticed_after_s"] for s in rows),
+            },
+            "requests_per_minute_steady": max(s["requests_per_minute_steady"] for s in rows),
+        }
+        for reader, rows in by_reader.items()
+    }
 
 
-def deploys(account, endpoints, deployer_name):
-    import dataclasses
+def with_deployer(target, deployer_name):
+    return dataclasses.replace(
+        target,
+        account=dataclasses.replace(
+            target.account, settings=dataclasses.replace(target.settings, deployer=deployer_name)
+        ),
+    )
 
-    account = dataclasses.replace(account, settings=dataclasses.replace(account.settings, deployer=deployer_name))
+
+def deploys(target, deployer_name):
+    account = with_deployer(target, deployer_name)
     rows = []
     for tag in ("bench1", "bench2"):
         started = time.monotonic()
-        result = deploy_account(REPO_ROOT, account, ImageRef(tag=tag), assume_yes=True, sandbox_endpoints=endpoints,
-                                report=lambda line: None)
-        rows.append({"deployer": deployer_name, "tag": tag, "wall_s": round(time.monotonic() - started, 2), **result.seconds})
+        result = deploy_account(account, ImageRef(tag=tag), report=lambda line: None)
+        rows.append(
+            {"deployer": deployer_name, "tag": tag, "wall_s": round(time.monotonic() - started, 2), **result.seconds}
+        )
     return rows
 
 
@@ -111,13 +141,13 @@ def main() -> None:
     parser.add_argument("--steady", type=float, default=30.0, help="seconds the stack stays in progress")
     parser.add_argument("--samples", type=int, default=3, help="detection samples per reader")
     args = parser.parse_args()
-    endpoints = SandboxState.load(REPO_ROOT).endpoints
-    staging = load_accounts(REPO_ROOT)["staging"].retarget(
-        registry=endpoints.get("registry", "127.0.0.1:5000"), aws_endpoint=endpoints["aws_endpoint"], lizzy_url=endpoints["lizzy"]["staging"]
-    )
-    samples = [detection(staging, endpoints, d, args.steady) for _ in range(args.samples) for d in ("senza", "lizzy")]
-    results = {"detection": samples, "detection_summary": summary(samples),
-               "deploy_stage": deploys(staging, endpoints, "lizzy") + deploys(staging, endpoints, "senza")}
+    [staging] = Resolution(REPO_ROOT).targets(["staging"], True)
+    samples = [detection(staging, d, args.steady) for _ in range(args.samples) for d in ("senza", "lizzy")]
+    results = {
+        "detection": samples,
+        "detection_summary": summary(samples),
+        "deploy_stage": deploys(staging, "lizzy") + deploys(staging, "senza"),
+    }
     print(json.dumps(results, indent=2))
 
 

@@ -34,7 +34,8 @@ def stages(monkeypatch, config_tree):
     monkeypatch.setattr(image_build, "build_image", lambda site: log.append(("image", site.sandbox)))
     monkeypatch.setattr(push_stage, "push_image", lambda targets: log.append(("push", [t.name for t in targets])) or [])
     monkeypatch.setattr(
-        deploy_run, "deploy_accounts",
+        deploy_run,
+        "deploy_accounts",
         lambda targets, ask: log.append(("deploy", [t.name for t in targets], ask is None)) or [],
     )
     return log
@@ -111,10 +112,15 @@ def run_inv(*argv, env=None):
 def test_inv_list_explains_every_task():
     out = run_inv("--list").stdout
     for name, first_line in [
-        ("test", "Run the fast unit tests"), ("image", "Build the ghe-backup image"), ("push", "Push the image"),
-        ("deploy", "Deploy the pushed image"), ("accounts", "List the configured accounts"),
-        ("config", "Show the account's merged senza definition"), ("sandbox.up", "Start the local sandbox"),
-        ("sandbox.down", "Stop what sandbox.up started"), ("sandbox.status", "Show the sandbox's endpoints"),
+        ("test", "Run the fast unit tests"),
+        ("image", "Build the ghe-backup image"),
+        ("push", "Push the image"),
+        ("deploy", "Deploy the pushed image"),
+        ("accounts", "List the configured accounts"),
+        ("config", "Show the account's merged senza definition"),
+        ("sandbox.up", "Start the local sandbox"),
+        ("sandbox.down", "Stop what sandbox.up started"),
+        ("sandbox.status", "Show the sandbox's endpoints"),
     ]:
         assert any(line.split()[:1] == [name] and first_line in line for line in out.splitlines()), name
 
@@ -151,7 +157,13 @@ def test_inv_accounts_json():
     result = run_inv("accounts", "--json")
     assert json.loads(result.stdout) == [
         {"name": "prod", "account_id": "123456789012", "region": "eu-central-1", "deployer": "lizzy", "approval": True},
-        {"name": "staging", "account_id": "210987654321", "region": "eu-central-1", "deployer": "lizzy", "approval": False},
+        {
+            "name": "staging",
+            "account_id": "210987654321",
+            "region": "eu-central-1",
+            "deployer": "lizzy",
+            "approval": False,
+        },
     ]
 
 
@@ -164,7 +176,10 @@ def test_sandbox_can_be_chosen_by_environment(stages, monkeypatch):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (("history", "--account=dev"), "error: unknown account 'dev' (no config/accounts/dev.yaml) (known accounts: prod, staging)"),
+        (
+            ("history", "--account=dev"),
+            "error: unknown account 'dev' (no config/accounts/dev.yaml) (known accounts: prod, staging)",
+        ),
         (("history", "--limit=x"), "error: --limit: 'x' is not a positive whole number (e.g. --limit=10)"),
         (("history", "--limit=-3"), "error: --limit: '-3' is not a positive whole number (e.g. --limit=10)"),
     ],
@@ -184,3 +199,48 @@ def test_history_of_an_account_with_no_attempts_is_empty_json(stages, capsys):
 def test_config_without_an_account_is_bad_input(stages, capsys):
     assert inv("config") == 2
     assert capsys.readouterr().err == "error: no account given (pass --account=NAME (see: inv accounts))\n"
+
+
+# --- results in a CI log: piped, 80 columns, every value whole -----------------------------------
+
+LONG_TAG = "0123456789ab-" + "c" * 107  # 120 characters
+
+
+def test_results_piped_through_a_ci_log_are_whole(config_tree):
+    import json as json_module
+
+    state = config_tree / ".state"
+    state.mkdir()
+    entry = {
+        "time": "2026-11-27T10:00:00+00:00",
+        "user": "ci",
+        "account": "prod",
+        "deployer": "lizzy",
+        "sandbox": True,
+        "stack_version": "0123456789abd261127100000",
+        "image_tag": LONG_TAG,
+        "result": "succeeded",
+        "duration": 3.0,
+        "reason": "",
+    }
+    (state / "history.jsonl").write_text(json_module.dumps(entry) + "\n")
+    overlay = config_tree / "config" / "accounts" / "prod.yaml"
+    long_value = "x" * 120
+    overlay.write_text(
+        overlay.read_text().replace("GHE_NUM_SNAPSHOTS: 72", f"GHE_NUM_SNAPSHOTS: 72\n            NOTE: {long_value}")
+    )
+    env = {"GHE_BACKUP_ROOT": str(config_tree), "COLUMNS": "80"}
+    history = run_inv("history", env=env)
+    origins = run_inv("config", "--account=prod", "--origins", env=env)
+    listed = run_inv("accounts", env=env)
+    for result in (history, origins, listed):
+        assert result.returncode == 0, result.stderr
+        assert "…" not in result.stdout and not set("┏┃━│└") & set(result.stdout)
+    assert LONG_TAG in history.stdout and "prod (sandbox)" in history.stdout and "succeeded" in history.stdout
+    [note] = [line.split() for line in origins.stdout.splitlines() if ".environment.NOTE" in line]
+    assert note[1] == long_value and note[2].endswith("config/accounts/prod.yaml")
+    assert (
+        "SenzaComponents.AppServer.TaupageConfig.kms_private_ssh_key" in origins.stdout
+        and "PLACEHOLDERciphertext" not in origins.stdout
+    )
+    assert listed.stdout.splitlines()[0].split() == ["account", "id", "region", "deployer", "approval"]

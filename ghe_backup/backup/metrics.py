@@ -5,10 +5,7 @@ Samples without data (no run yet, no snapshot yet) are left out rather than fake
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .health import BackupStatus, HealthReport
+from typing import Any
 
 PREFIX = "ghe_backup"
 
@@ -25,8 +22,8 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def render_metrics(status: "BackupStatus", report: "HealthReport") -> str:
-    """The /metrics body."""
+def render_metrics(status: Any, report: Any) -> str:
+    """The /metrics body of a ``health.BackupStatus`` and ``health.HealthReport`` (not imported: health imports us)."""
     lines: list[str] = []
     newest = status.newest_complete
     last = status.state.last_run

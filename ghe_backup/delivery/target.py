@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ghe_backup.delivery.config import AccountConfig, AccountSettings, substitute
 from ghe_backup.errors import ConfigError
@@ -118,7 +119,11 @@ class Target:
         if self.kms_private_ssh_key:
             for item in definition.get("SenzaComponents", []):
                 for body in item.values():
-                    taupage = body.get("TaupageConfig") if isinstance(body, dict) and body.get("Type") == TAUPAGE_GROUP else None
+                    taupage = (
+                        body.get("TaupageConfig")
+                        if isinstance(body, dict) and body.get("Type") == TAUPAGE_GROUP
+                        else None
+                    )
                     if isinstance(taupage, dict) and "kms_private_ssh_key" in taupage:
                         taupage["kms_private_ssh_key"] = self.kms_private_ssh_key
         return definition
@@ -128,8 +133,13 @@ class Target:
         from ghe_backup.plumbing.aws import account_access
 
         return account_access(
-            name=self.name, account_id=self.settings.account_id, region=self.settings.region,
-            deploy_role=self.settings.deploy_role, endpoint_url=self.aws.url, credentials=self.aws.credentials, base=base,
+            name=self.name,
+            account_id=self.settings.account_id,
+            region=self.settings.region,
+            deploy_role=self.settings.deploy_role,
+            endpoint_url=self.aws.url,
+            credentials=self.aws.credentials,
+            base=base,
         )
 
     def retarget(self, **changes: Any) -> Target:

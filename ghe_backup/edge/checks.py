@@ -22,7 +22,9 @@ def targets(config: Any, account: list[str] | None = None, sandbox: bool | None 
     resolve(config).targets(account, sandbox)
 
 
-def deploy(config: Any, account: list[str] | None = None, sandbox: bool | None = None, yes: bool = False, **_: Any) -> None:
+def deploy(
+    config: Any, account: list[str] | None = None, sandbox: bool | None = None, yes: bool = False, **_: Any
+) -> None:
     """deploy: valid targets, and approval can be had."""
     found = resolve(config).targets(account, sandbox)
     check_approval_possible(found, assume_yes=yes, interactive=sys.stdin.isatty())

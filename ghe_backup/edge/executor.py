@@ -20,7 +20,8 @@ import contextlib
 import inspect
 import sys
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from invoke import Call, Executor, Task
 from invoke.exceptions import Exit

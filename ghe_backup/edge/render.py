@@ -11,10 +11,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import IO, Any, Callable, Sequence
+from typing import IO, Any
 
 
 @dataclass
@@ -70,6 +71,8 @@ def print_yaml(value: Any, out: IO[str] | None = None) -> None:
 def cell(value: Any) -> str:
     if value is None or value == "":
         return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, (list, tuple)):
         return ", ".join(str(v) for v in value) or "-"
     return str(value)
@@ -92,7 +95,7 @@ def plain_table(columns: Sequence[str], rows: list[list[str]], title: str | None
     widths = [max([len(str(c))] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
     lines = [title] if title else []
     for row in [list(map(str, columns)), *rows]:
-        padded = [value.ljust(width) for value, width in zip(row[:-1], widths[:-1])] + row[-1:]
+        padded = [value.ljust(width) for value, width in zip(row[:-1], widths[:-1], strict=True)] + row[-1:]
         lines.append("  ".join(padded).rstrip())
     return "\n".join(lines) + "\n"
 

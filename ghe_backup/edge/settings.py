@@ -90,7 +90,9 @@ def pip_cert(config: Any, system_bundle: Path = SYSTEM_CA_BUNDLE) -> Path | None
         if value:
             path = Path(value).expanduser()
             if not path.is_file():
-                raise UsageError(f"the CA bundle for pip ({path}, from {source}) is not a file", hint=f"fix or unset {source}")
+                raise UsageError(
+                    f"the CA bundle for pip ({path}, from {source}) is not a file", hint=f"fix or unset {source}"
+                )
             return path
     return system_bundle if system_bundle.is_file() else None
 

@@ -53,12 +53,19 @@ class Resolution:
         wanted = self.sandbox_wanted(sandbox)
         configured = settings.image_settings(self.config)
         if not wanted:
-            return BuildSite(root=self.root, docker_host=None, build_args=build_args(configured), pip_cert=settings.pip_cert(self.config))
+            return BuildSite(
+                root=self.root,
+                docker_host=None,
+                build_args=build_args(configured),
+                pip_cert=settings.pip_cert(self.config),
+            )
         found = self.sandbox_endpoints()
         return BuildSite(
-            root=self.root, docker_host=found.get("docker_host"),
+            root=self.root,
+            docker_host=found.get("docker_host"),
             build_args=build_args(configured, sandbox_base_image=found.get("base_image")),
-            pip_cert=settings.pip_cert(self.config), sandbox=True,
+            pip_cert=settings.pip_cert(self.config),
+            sandbox=True,
         )
 
     def targets(self, names: list[str] | str | None, sandbox: bool | None) -> list[Target]:
@@ -71,7 +78,11 @@ class Resolution:
         s = account.settings
         if not site.sandbox:
             return Target(
-                account=account, build=site, registry=s.registry, aws=AwsEndpoint(), lizzy_url=s.lizzy_url,
+                account=account,
+                build=site,
+                registry=s.registry,
+                aws=AwsEndpoint(),
+                lizzy_url=s.lizzy_url,
                 token=TokenSource(env=s.lizzy_token_env, command=s.lizzy_token_command, account=s.name),
             )
         from ghe_backup.sandbox.state import SANDBOX_CREDENTIALS
@@ -80,11 +91,16 @@ class Resolution:
         seeded = found.get("aws_accounts", {}).get(s.name, {})
         token_file = found.get("token_file")
         return Target(
-            account=account, build=site, registry=found["registry"],
+            account=account,
+            build=site,
+            registry=found["registry"],
             aws=AwsEndpoint(url=found.get("aws_endpoint"), credentials=SANDBOX_CREDENTIALS),
             lizzy_url=found.get("lizzy", {}).get(s.name, s.lizzy_url),
-            token=TokenSource(env=found.get("token_env"), file=Path(token_file) if token_file else None, account=s.name),
-            kms_private_ssh_key=seeded.get("kms_private_ssh_key"), sandbox=True,
+            token=TokenSource(
+                env=found.get("token_env"), file=Path(token_file) if token_file else None, account=s.name
+            ),
+            kms_private_ssh_key=seeded.get("kms_private_ssh_key"),
+            sandbox=True,
         )
 
 

@@ -28,8 +28,15 @@ class Origin:
 
 
 def pushes(results: list[Any]) -> list[Table]:
-    rows = [(r.account, f"{r.repository}:{r.tag}", r.digest, "already there" if r.skipped else f"{r.uploaded_bytes / 1e6:.1f} MB")
-            for r in results]
+    rows = [
+        (
+            r.account,
+            f"{r.repository}:{r.tag}",
+            r.digest,
+            "already there" if r.skipped else f"{r.uploaded_bytes / 1e6:.1f} MB",
+        )
+        for r in results
+    ]
     return [Table(("account", "image", "digest", "uploaded"), rows)]
 
 
@@ -51,24 +58,47 @@ def status(found: list[Any]) -> list[Table]:
     tables = []
     for s in found:
         title = f"{s.account} ({s.account_id}, {s.region}){' [sandbox]' if s.sandbox else ''}"
-        rows = [(st.name, st.status, st.version, st.image_tag, f"{s.running_ami_names.get(st.ami) or '?'} ({st.ami})",
-                 st.instance_type, st.created) for st in s.stacks]
+        rows = [
+            (
+                st.name,
+                st.status,
+                st.version,
+                st.image_tag,
+                f"{s.running_ami_names.get(st.ami) or '?'} ({st.ami})",
+                st.instance_type,
+                st.created,
+            )
+            for st in s.stacks
+        ]
         notes = []
         if not s.stacks:
             notes.append(f"{s.account}: no ghe-backup stack is running")
         newest = s.newest_taupage
         if s.newer_taupage_available and newest:
-            notes.append(f"{s.account}: a newer Taupage AMI is available: {newest['name']} ({newest['id']}); redeploy to use it")
+            notes.append(
+                f"{s.account}: a newer Taupage AMI is available: {newest['name']} ({newest['id']}); redeploy to use it"
+            )
         elif newest and s.stacks:
             notes.append(f"{s.account}: running the newest Taupage AMI ({newest['name']})")
-        tables.append(Table(("stack", "status", "version", "image", "AMI", "instance", "created"), rows, title=title, notes=notes))
+        tables.append(
+            Table(("stack", "status", "version", "image", "AMI", "instance", "created"), rows, title=title, notes=notes)
+        )
     return tables
 
 
 def history(entries: list[dict[str, Any]]) -> list[Table]:
     rows = [
-        (str(e.get("time", ""))[:19].replace("T", " "), e.get("user"), str(e.get("account", "")) + (" (sandbox)" if e.get("sandbox") else ""),
-         e.get("deployer"), e.get("stack_version"), e.get("image_tag"), e.get("result"), f"{e.get('duration', 0):.0f}s", e.get("reason"))
+        (
+            str(e.get("time", ""))[:19].replace("T", " "),
+            e.get("user"),
+            str(e.get("account", "")) + (" (sandbox)" if e.get("sandbox") else ""),
+            e.get("deployer"),
+            e.get("stack_version"),
+            e.get("image_tag"),
+            e.get("result"),
+            f"{e.get('duration', 0):.0f}s",
+            e.get("reason"),
+        )
         for e in entries
     ]
     columns = ("time (UTC)", "user", "account", "deployer", "stack version", "image", "result", "took", "reason")

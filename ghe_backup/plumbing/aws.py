@@ -9,8 +9,9 @@ credentials as they are (the account guard proves whose they are).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -32,7 +33,9 @@ class AccountAccess:
     endpoint: str | None
 
     def client(self, service: str, region: str | None = None) -> Any:
-        return self.session.client(service, region_name=region or self.region, endpoint_url=self.endpoint, config=CLIENT_CONFIG)
+        return self.session.client(
+            service, region_name=region or self.region, endpoint_url=self.endpoint, config=CLIENT_CONFIG
+        )
 
     def environment(self) -> dict[str, str]:
         """Variables that give a subprocess (senza) exactly these credentials."""
@@ -59,8 +62,14 @@ def base_session(region: str, credentials: Mapping[str, str] | None = None) -> A
 
 
 def account_access(
-    *, name: str, account_id: str, region: str, deploy_role: str | None, endpoint_url: str | None,
-    credentials: Mapping[str, str] | None = None, base: Any | None = None,
+    *,
+    name: str,
+    account_id: str,
+    region: str,
+    deploy_role: str | None,
+    endpoint_url: str | None,
+    credentials: Mapping[str, str] | None = None,
+    base: Any | None = None,
 ) -> AccountAccess:
     """Credentials acting in the account (assuming ``deploy_role`` when set)."""
     base = base or base_session(region, credentials)
@@ -73,14 +82,18 @@ def account_access(
     except ClientError as err:
         if is_transient(err):
             raise Unreachable(f"{name}: AWS STS did not answer: {aws_message(err)}", hint="retried 3 times") from None
-        raise ConfigError(f"{name}: cannot assume {arn}: {aws_message(err)}", hint="check deploy_role and your credentials") from None
+        raise ConfigError(
+            f"{name}: cannot assume {arn}: {aws_message(err)}", hint="check deploy_role and your credentials"
+        ) from None
     except NoCredentialsError:
         raise ConfigError(f"{name}: no AWS credentials to assume {arn} with", hint="log in to AWS first") from None
     except BotoCoreError as err:
         raise Unreachable(f"{name}: AWS STS unreachable at {endpoint_url or 'AWS'}: {type(err).__name__}") from None
     session = boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"], region_name=region,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=region,
     )
     return AccountAccess(session, region, endpoint_url)
 

@@ -28,7 +28,7 @@ VERSION_PATTERN = re.compile(r"^[a-zA-Z0-9]+$")
 def version_of(base: str, name: str) -> str | None:
     """The version of stack ``name`` if it is a stack of ``base`` (``ghe-backup``)."""
     prefix = base + "-"
-    rest = name[len(prefix):] if name.startswith(prefix) else ""
+    rest = name[len(prefix) :] if name.startswith(prefix) else ""
     return rest if VERSION_PATTERN.match(rest or "-") else None
 
 
@@ -68,8 +68,10 @@ class TransientError(Exception):
 def _call(what: str, fn: Any, **kwargs: Any) -> Any:
     """One read, retried a few times on transient faults; then a one-line error."""
     retrying = Retrying(
-        wait=wait_exponential(multiplier=0.5, max=4), stop=stop_after_attempt(4),
-        retry=retry_if_exception(is_transient), reraise=True,
+        wait=wait_exponential(multiplier=0.5, max=4),
+        stop=stop_after_attempt(4),
+        retry=retry_if_exception(is_transient),
+        reraise=True,
     )
     try:
         return retrying(fn, **kwargs)
@@ -117,7 +119,9 @@ class CloudFormationAccount:
         current = found[0]
         self.stack_ids[stack] = current["StackId"]
         events = self.events(current["StackId"]) if with_events else ()
-        return Observation(status=current["StackStatus"], reason=current.get("StackStatusReason", "") or "", events=events)
+        return Observation(
+            status=current["StackStatus"], reason=current.get("StackStatusReason", "") or "", events=events
+        )
 
     def events(self, stack_id: str) -> tuple[StackEvent, ...]:
         try:
@@ -128,8 +132,11 @@ class CloudFormationAccount:
             return ()
         return tuple(
             StackEvent(
-                id=e["EventId"], time=e["Timestamp"].isoformat(), resource=e.get("LogicalResourceId", "?"),
-                status=e.get("ResourceStatus", "?"), reason=e.get("ResourceStatusReason", "") or "",
+                id=e["EventId"],
+                time=e["Timestamp"].isoformat(),
+                resource=e.get("LogicalResourceId", "?"),
+                status=e.get("ResourceStatus", "?"),
+                reason=e.get("ResourceStatusReason", "") or "",
             )
             for e in answer["StackEvents"]
         )
@@ -142,7 +149,9 @@ class CloudFormationAccount:
         token: dict[str, str] = {}
         while True:
             page = _call("listing stacks", self.cfn.describe_stacks, **token)
-            stacks += [s for s in page["Stacks"] if version_of(base, s["StackName"]) and s["StackStatus"] != "DELETE_COMPLETE"]
+            stacks += [
+                s for s in page["Stacks"] if version_of(base, s["StackName"]) and s["StackStatus"] != "DELETE_COMPLETE"
+            ]
             if not page.get("NextToken"):
                 break
             token = {"NextToken": page["NextToken"]}
@@ -151,11 +160,17 @@ class CloudFormationAccount:
         for s in sorted(stacks, key=lambda s: s["CreationTime"]):
             params = {p["ParameterKey"]: p.get("ParameterValue") for p in s.get("Parameters", [])}
             config = launch.get(s["StackName"], {})
-            infos.append(StackInfo(
-                name=s["StackName"], version=version_of(base, s["StackName"]) or "", status=s["StackStatus"],
-                image_tag=params.get(PARAMETER), ami=config.get("ImageId"), instance_type=config.get("InstanceType"),
-                created=s["CreationTime"].isoformat(timespec="seconds"),
-            ))
+            infos.append(
+                StackInfo(
+                    name=s["StackName"],
+                    version=version_of(base, s["StackName"]) or "",
+                    status=s["StackStatus"],
+                    image_tag=params.get(PARAMETER),
+                    ami=config.get("ImageId"),
+                    instance_type=config.get("InstanceType"),
+                    created=s["CreationTime"].isoformat(timespec="seconds"),
+                )
+            )
         return infos
 
     def _launch_configurations(self, names: list[str]) -> dict[str, dict[str, Any]]:
@@ -173,16 +188,23 @@ class CloudFormationAccount:
                     physical[r["PhysicalResourceId"]] = name
         if not physical:
             return {}
-        answer = _call("reading launch configurations", self.access.client("autoscaling").describe_launch_configurations,
-                       LaunchConfigurationNames=list(physical))
+        answer = _call(
+            "reading launch configurations",
+            self.access.client("autoscaling").describe_launch_configurations,
+            LaunchConfigurationNames=list(physical),
+        )
         return {physical[c["LaunchConfigurationName"]]: c for c in answer["LaunchConfigurations"]}
 
     # -- AMIs -------------------------------------------------------------------------------
 
     def newest_taupage(self) -> dict[str, str] | None:
         """The AMI senza would pick now: the newest available private ebs ``Taupage-AMI-*``."""
-        filters = [{"Name": "name", "Values": [TAUPAGE_PATTERN]}, {"Name": "is-public", "Values": ["false"]},
-                   {"Name": "state", "Values": ["available"]}, {"Name": "root-device-type", "Values": ["ebs"]}]
+        filters = [
+            {"Name": "name", "Values": [TAUPAGE_PATTERN]},
+            {"Name": "is-public", "Values": ["false"]},
+            {"Name": "state", "Values": ["available"]},
+            {"Name": "root-device-type", "Values": ["ebs"]},
+        ]
         images = _call("looking up Taupage AMIs", self.access.client("ec2").describe_images, Filters=filters)["Images"]
         if not images:
             return None

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable, Iterable, Mapping, Sequence
+from typing import IO
 
 from ghe_backup.errors import StageFailed, Unreachable
 from ghe_backup.plumbing.redact import redact_text
@@ -83,8 +84,15 @@ def run(
         echo(f"$ {shown}")
     options = {"capture_output": True, "text": True} if capture else {"stdout": stdout, "stderr": stderr}
     try:
-        done = subprocess.run(list(map(str, argv)), env=dict(env) if env is not None else None, cwd=cwd,
-                              timeout=timeout, check=False, stdin=subprocess.DEVNULL, **options)
+        done = subprocess.run(
+            list(map(str, argv)),
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+            **options,
+        )
     except FileNotFoundError:
         raise CommandMissing(f"{what}: '{argv[0]}' is not installed") from None
     except PermissionError:
@@ -93,7 +101,8 @@ def run(
         partial = redact_text(_text(err.stdout) + _text(err.stderr), hidden)
         raise CommandTimedOut(what, timeout, partial) from None
     result = CommandResult(
-        argv=tuple(map(str, argv)), returncode=done.returncode,
+        argv=tuple(map(str, argv)),
+        returncode=done.returncode,
         stdout=redact_text(done.stdout or "", hidden) if capture else "",
         stderr=redact_text(done.stderr or "", hidden) if capture else "",
     )
@@ -117,8 +126,13 @@ def spawn(argv: Sequence[str], *, log_path: Path, env: Mapping[str, str] | None 
     with open(log_path, "ab") as out:
         try:
             process = subprocess.Popen(
-                list(map(str, argv)), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True,
+                list(map(str, argv)),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=dict(env) if env is not None else None,
+                cwd=cwd,
+                start_new_session=True,
             )
         except FileNotFoundError:
             raise CommandMissing(f"'{argv[0]}' is not installed") from None

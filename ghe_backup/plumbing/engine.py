@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import docker
 import docker.errors
 import requests.exceptions
 
-from ghe_backup.plumbing.redact import redact_text
 from ghe_backup.errors import StageFailed, Unreachable
+from ghe_backup.plumbing.redact import redact_text
 
 #: Messages from the engine that mean "the registry could not be reached", not "it refused".
 _UNREACHABLE = re.compile(
@@ -24,7 +25,9 @@ _UNREACHABLE = re.compile(
     r"|TLS handshake timeout|server gave HTTP response to HTTPS client|connection reset by peer",
     re.I,
 )
-_UNAUTHORIZED = re.compile(r"unauthorized|authentication required|no basic auth credentials|denied|\b401\b|\b403\b", re.I)
+_UNAUTHORIZED = re.compile(
+    r"unauthorized|authentication required|no basic auth credentials|denied|\b401\b|\b403\b", re.I
+)
 _DISK_FULL = re.compile(r"no space left on device|disk quota exceeded", re.I)
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 REDACTED = "<redacted>"
 _SECRET_KEY = re.compile(r"(token|password|secret|private_key|ssh_key|credential|authorization)", re.I)

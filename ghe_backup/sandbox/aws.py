@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from ghe_backup.errors import ConfigError, Unreachable
-from ghe_backup.sandbox.state import SANDBOX_CREDENTIALS, SandboxState
 from ghe_backup.sandbox.processes import log_file, port_open, recorded_pid, start_process, stop_process, wait_until
+from ghe_backup.sandbox.state import SANDBOX_CREDENTIALS, SandboxState
 
 NAME = "aws"
 HOST = "127.0.0.1"
@@ -48,7 +48,11 @@ def start(state: Any) -> None:
         catalogue = write_catalogue(state.dir / "aws" / "amis.json", dt.date.today())
         env = {**_clean_env(), "MOTO_AMIS_PATH": str(catalogue)}
         moto = Path(sys.executable).with_name("moto_server")
-        argv = [str(moto), "-H", HOST, "-p", str(PORT)] if moto.exists() else [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(PORT)]
+        argv = (
+            [str(moto), "-H", HOST, "-p", str(PORT)]
+            if moto.exists()
+            else [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(PORT)]
+        )
         start_process(state.dir, NAME, argv, env=env)
         wait_until(lambda: port_open(HOST, PORT), "moto server", 30, log_file(state.dir, NAME))
     state.endpoints["aws_endpoint"] = endpoint()
@@ -89,12 +93,22 @@ def write_catalogue(path: Path, today: dt.date) -> Path:
     images = []
     for day, state in dates:
         name = f"{AMI_PREFIX}{day:%Y%m%d}-000000"
-        images.append({
-            "ami_id": ami_id(name), "name": name, "description": f"Taupage AMI of {day:%Y-%m-%d} (sandbox)",
-            "state": state, "public": False, "root_device_type": "ebs", "root_device_name": "/dev/xvda",
-            "virtualization_type": "hvm", "architecture": "x86_64", "hypervisor": "xen",
-            "image_type": "machine", "creation_date": f"{day:%Y-%m-%d}T00:00:00.000Z",
-        })
+        images.append(
+            {
+                "ami_id": ami_id(name),
+                "name": name,
+                "description": f"Taupage AMI of {day:%Y-%m-%d} (sandbox)",
+                "state": state,
+                "public": False,
+                "root_device_type": "ebs",
+                "root_device_name": "/dev/xvda",
+                "virtualization_type": "hvm",
+                "architecture": "x86_64",
+                "hypervisor": "xen",
+                "image_type": "machine",
+                "creation_date": f"{day:%Y-%m-%d}T00:00:00.000Z",
+            }
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(images, indent=1) + "\n")
     return path
@@ -108,12 +122,16 @@ def publish_taupage(root: Path, date: str | None = None) -> dict[str, Any]:
     published: dict[str, Any] = {}
     for name, settings in _accounts(root).items():
         ec2 = account_client(settings, "ec2")
-        images = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [AMI_PREFIX + "*"]}])["Images"]
+        images = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [AMI_PREFIX + "*"]}])[
+            "Images"
+        ]
         staged = sorted((i for i in images if i["State"] == "disabled"), key=lambda i: i["Name"])
         pick = [i for i in staged if date is None or i["Name"].startswith(f"{AMI_PREFIX}{date}-")][:1]
         if not pick:
-            available = ", ".join(i["Name"][len(AMI_PREFIX):len(AMI_PREFIX) + 8] for i in staged) or "none left"
-            raise ConfigError(f"no staged Taupage AMI for {date or 'publishing'} in {name}", hint=f"staged dates: {available}")
+            available = ", ".join(i["Name"][len(AMI_PREFIX) : len(AMI_PREFIX) + 8] for i in staged) or "none left"
+            raise ConfigError(
+                f"no staged Taupage AMI for {date or 'publishing'} in {name}", hint=f"staged dates: {available}"
+            )
         ec2.enable_image(ImageId=pick[0]["ImageId"])
         published[name] = {"image_id": pick[0]["ImageId"], "name": pick[0]["Name"]}
     return published
@@ -127,10 +145,14 @@ def account_session(settings: Any, role: str = SEED_ROLE) -> Any:
     import boto3
 
     sts = boto3.client("sts", endpoint_url=endpoint(), region_name=settings.region, **SANDBOX_CREDENTIALS)
-    creds = sts.assume_role(RoleArn=f"arn:aws:iam::{settings.account_id}:role/{role}", RoleSessionName=role)["Credentials"]
+    creds = sts.assume_role(RoleArn=f"arn:aws:iam::{settings.account_id}:role/{role}", RoleSessionName=role)[
+        "Credentials"
+    ]
     return boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"], region_name=settings.region,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=settings.region,
     )
 
 
@@ -150,7 +172,10 @@ def seed_account(settings: Any) -> dict[str, Any]:
         "region": settings.region,
         "vpc_id": vpc,
         "security_group_id": _security_group(ec2, vpc),
-        "roles": [_role(iam, APP_NAME, "ec2.amazonaws.com"), *([_role(iam, settings.deploy_role, None)] if settings.deploy_role else [])],
+        "roles": [
+            _role(iam, APP_NAME, "ec2.amazonaws.com"),
+            *([_role(iam, settings.deploy_role, None)] if settings.deploy_role else []),
+        ],
         "kms_key_id": (key := _kms_key(kms)),
         "kms_private_ssh_key": _encrypted_ssh_key(kms, key),
         "volume_id": _data_volume(ec2, f"{settings.region}a"),
@@ -158,7 +183,9 @@ def seed_account(settings: Any) -> dict[str, Any]:
 
 
 def _security_group(ec2: Any, vpc: str) -> str:
-    found = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [APP_NAME]}, {"Name": "vpc-id", "Values": [vpc]}])
+    found = ec2.describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": [APP_NAME]}, {"Name": "vpc-id", "Values": [vpc]}]
+    )
     if found["SecurityGroups"]:
         return found["SecurityGroups"][0]["GroupId"]
     return ec2.create_security_group(GroupName=APP_NAME, Description="ghe-backup instances", VpcId=vpc)["GroupId"]
@@ -166,7 +193,10 @@ def _security_group(ec2: Any, vpc: str) -> str:
 
 def _role(iam: Any, name: str, service: str | None) -> str:
     principal = {"Service": service} if service else {"AWS": "*"}
-    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}]}
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}],
+    }
     try:
         return iam.get_role(RoleName=name)["Role"]["Arn"]
     except iam.exceptions.NoSuchEntityException:
@@ -199,7 +229,9 @@ def _data_volume(ec2: Any, zone: str) -> str:
     if found:
         return found[0]["VolumeId"]
     volume = ec2.create_volume(
-        AvailabilityZone=zone, Size=100, VolumeType="gp3",
+        AvailabilityZone=zone,
+        Size=100,
+        VolumeType="gp3",
         TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "Name", "Value": VOLUME_NAME}]}],
     )
     return volume["VolumeId"]

@@ -14,10 +14,8 @@ import hashlib
 import subprocess
 from typing import Any
 
-import docker.errors
-
-from ghe_backup.plumbing import engine as docker_engine
 from ghe_backup.errors import StageFailed
+from ghe_backup.plumbing import engine as docker_engine
 from ghe_backup.plumbing.command import run
 from ghe_backup.sandbox import debian, engine
 from ghe_backup.sandbox.processes import log_file
@@ -28,13 +26,21 @@ SUITE = "bookworm"
 REPOSITORY = "ghe-backup-base"
 #: backup-utils needs bash, rsync, ssh, git, jq, bc; our program python3 (deps go in a venv).
 PACKAGES = (
-    "python3", "python3-venv",
-    "rsync", "openssh-client", "git", "jq", "bc", "ca-certificates",
+    "python3",
+    "python3-venv",
+    "rsync",
+    "openssh-client",
+    "git",
+    "jq",
+    "bc",
+    "ca-certificates",
 )
 #: Docs, man pages and translations are not needed in a container: about 40 MB less.
 DPKG_OPTIONS = (
-    "path-exclude=/usr/share/man/*", "path-exclude=/usr/share/doc/*",
-    "path-include=/usr/share/doc/*/copyright", "path-exclude=/usr/share/locale/*",
+    "path-exclude=/usr/share/man/*",
+    "path-exclude=/usr/share/doc/*",
+    "path-include=/usr/share/doc/*/copyright",
+    "path-exclude=/usr/share/locale/*",
 )
 
 
@@ -45,18 +51,17 @@ def image_name() -> str:
 
 def mmdebstrap_argv(program: str, target: str) -> list[str]:
     return [
-        program, "--variant=apt", f"--include={','.join(PACKAGES)}",
+        program,
+        "--variant=apt",
+        f"--include={','.join(PACKAGES)}",
         *(f"--dpkgopt={option}" for option in DPKG_OPTIONS),
-        SUITE, target,
+        SUITE,
+        target,
     ]
 
 
 def exists(client: Any, name: str) -> bool:
-    try:
-        client.inspect_image(name)
-    except docker.errors.NotFound:
-        return False
-    return True
+    return docker_engine.inspect_image(client, name) is not None
 
 
 def start(state: Any) -> None:
@@ -77,16 +82,27 @@ def build(state: Any, client: Any, name: str) -> None:
     work.mkdir(parents=True, exist_ok=True)
     tarball = work / f"{SUITE}.tar"
     with open(log, "ab") as out:
-        result = run(mmdebstrap_argv(program, str(tarball)), what="mmdebstrap", timeout=MMDEBSTRAP_TIMEOUT,
-                     capture=False, stdout=out, stderr=subprocess.STDOUT, check=False)
+        result = run(
+            mmdebstrap_argv(program, str(tarball)),
+            what="mmdebstrap",
+            timeout=MMDEBSTRAP_TIMEOUT,
+            capture=False,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
     if result.returncode != 0:
         tarball.unlink(missing_ok=True)
         raise StageFailed(f"mmdebstrap failed (exit {result.returncode}) building {name}", hint=f"see {log}")
     repository, tag = name.split(":")
     try:
         docker_engine.engine_call(
-            f"docker import {name}", client.import_image_from_file, str(tarball),
-            repository=repository, tag=tag, changes=["ENV LANG=C.UTF-8", 'CMD ["/bin/bash"]'],
+            f"docker import {name}",
+            client.import_image_from_file,
+            str(tarball),
+            repository=repository,
+            tag=tag,
+            changes=["ENV LANG=C.UTF-8", 'CMD ["/bin/bash"]'],
         )
     finally:
         tarball.unlink(missing_ok=True)

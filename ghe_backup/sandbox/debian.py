@@ -39,8 +39,16 @@ def ensure_command(command: str, package: str, log: Path) -> str:
     steps = ([] if _updated else [["apt-get", "update"]]) + [["apt-get", "install", "-y", package]]
     with open(log, "ab") as out:
         for argv in steps:
-            result = run(argv, what=argv[0], env=env, timeout=APT_TIMEOUT, capture=False, stdout=out,
-                         stderr=subprocess.STDOUT, check=False)
+            result = run(
+                argv,
+                what=argv[0],
+                env=env,
+                timeout=APT_TIMEOUT,
+                capture=False,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
             if result.returncode != 0:
                 raise Unreachable(f"'{' '.join(argv)}' failed (exit {result.returncode})", hint=f"see {log}")
     _updated = True

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ghe_backup.plumbing import engine as docker_engine
 from ghe_backup.errors import Unreachable
+from ghe_backup.plumbing import engine as docker_engine
 from ghe_backup.sandbox import debian
 from ghe_backup.sandbox.processes import log_file, recorded_pid, start_process, stop_process, wait_until
 
@@ -40,7 +40,10 @@ def start(state: Any) -> None:
         state.endpoints["docker_host"] = host
         return
     if not host.startswith("unix://"):
-        raise Unreachable(f"Docker engine at {host} is not reachable", hint="start it, or unset DOCKER_HOST to let the sandbox start one")
+        raise Unreachable(
+            f"Docker engine at {host} is not reachable",
+            hint="start it, or unset DOCKER_HOST to let the sandbox start one",
+        )
     if os.geteuid() != 0:
         raise Unreachable(
             f"no Docker engine answers at {host} and starting one needs root",
@@ -48,7 +51,7 @@ def start(state: Any) -> None:
         )
     log = log_file(state.dir, NAME)
     dockerd = debian.ensure_command("dockerd", "docker.io", log)
-    socket_path = host[len("unix://"):]
+    socket_path = host[len("unix://") :]
     argv = [dockerd, *DOCKERD_FLAGS, f"--host={host}", f"--pidfile={state.dir / 'run' / 'dockerd.pid'}"]
     (state.dir / "run").mkdir(parents=True, exist_ok=True)
     if recorded_pid(state.dir, NAME) is None:

@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from ghe_backup.errors import StageFailed
+from ghe_backup.errors import GheBackupError, StageFailed
 from ghe_backup.plumbing.command import run
 from ghe_backup.sandbox import aws, tokeninfo
 from ghe_backup.sandbox.processes import log_file, port_open, recorded_pid, start_process, stop_process, wait_until
@@ -50,7 +50,13 @@ def start(state: Any) -> None:
         process = f"lizzy-{name}"
         if recorded_pid(state.dir, process) is None or not port_open(HOST, port):
             stop_process(state.dir, process)
-            start_process(state.dir, process, [str(python), "-c", SERVE], env=agent_env(state, accounts[name], port), cwd=state.dir)
+            start_process(
+                state.dir,
+                process,
+                [str(python), "-c", SERVE],
+                env=agent_env(state, accounts[name], port),
+                cwd=state.dir,
+            )
         urls[name] = f"http://{HOST}:{port}"
     for name, url in urls.items():
         wait_until(lambda url=url: _healthy(url), f"Lizzy agent for {name}", 90, log_file(state.dir, f"lizzy-{name}"))
@@ -65,8 +71,10 @@ def stop(state: Any) -> None:
 
 def is_up(state: Any) -> bool:
     try:
-        return all(recorded_pid(state.dir, f"lizzy-{n}") is not None and port_open(HOST, p) for n, p in ports(state).items())
-    except Exception:  # an unreadable config means no agents either
+        return all(
+            recorded_pid(state.dir, f"lizzy-{n}") is not None and port_open(HOST, p) for n, p in ports(state).items()
+        )
+    except GheBackupError:  # an unreadable config means no agents either
         return False
 
 
@@ -87,11 +95,16 @@ def ensure_venv(folder: Path) -> Path:
     if python.exists() and marker.exists() and marker.read_text().strip() == digest:
         return python
     base = getattr(sys, "_base_executable", sys.executable)
-    for argv in ([base, "-m", "venv", "--clear", str(folder)], [str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)]):
+    for argv in (
+        [base, "-m", "venv", "--clear", str(folder)],
+        [str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)],
+    ):
         result = run(argv, what=argv[2], timeout=VENV_TIMEOUT, check=False)
         if result.returncode != 0:
             last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise StageFailed(f"could not prepare Lizzy's virtualenv ({argv[2]} failed): {last[0]}", hint=f"see {folder}")
+            raise StageFailed(
+                f"could not prepare Lizzy's virtualenv ({argv[2]} failed): {last[0]}", hint=f"see {folder}"
+            )
     marker.write_text(digest + "\n")
     return python
 

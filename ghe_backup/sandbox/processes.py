@@ -6,8 +6,8 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ghe_backup.errors import Unreachable
 from ghe_backup.plumbing.command import spawn

@@ -76,8 +76,10 @@ def _ensure_tokens(folder: Path) -> Path:
     tokens = folder / "tokens.json"
     if not tokens.exists():
         deployer, other = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        grants = {deployer: {"uid": DEPLOYER_UID, "scope": ["uid", DEPLOYER_SCOPE]},
-                  other: {"uid": OTHER_UID, "scope": ["uid", DEPLOYER_SCOPE]}}
+        grants = {
+            deployer: {"uid": DEPLOYER_UID, "scope": ["uid", DEPLOYER_SCOPE]},
+            other: {"uid": OTHER_UID, "scope": ["uid", DEPLOYER_SCOPE]},
+        }
         _write_private(tokens, json.dumps(grants, indent=1) + "\n")
         _write_private(folder / "token", deployer + "\n")
     return tokens
@@ -93,7 +95,7 @@ def read_tokens(state: Any) -> dict[str, dict[str, Any]]:
 
 def make_handler(grants: dict[str, dict[str, Any]]) -> type[BaseHTTPRequestHandler]:
     class TokenInfo(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             url = urlparse(self.path)
             if url.path != PATH:
                 return self._answer(404, {"error": "not_found"})

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from ghe_backup.delivery import docker_engine
-from ghe_backup.delivery.image import build_image
+from ghe_backup.delivery.image.build import build_image
+from ghe_backup.plumbing import engine as docker_engine
 
 from conftest import REPO_ROOT, free_port, parse_prometheus
 
@@ -34,11 +34,10 @@ SNAPSHOT_NAME = re.compile(r"\d{8}T\d{6}")
 
 
 def _context_repo():
-    """tests/delivery/context_repo.py (the image tests' temp build-context repo), by path."""
-    spec = importlib.util.spec_from_file_location("context_repo", REPO_ROOT / "tests" / "delivery" / "context_repo.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """tests/support/context_repo.py (the image tests' temp build-context repo)."""
+    from support import context_repo
+
+    return context_repo
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +45,7 @@ def image(sandbox_engine_registry, tmp_path_factory):
     """The ghe-backup image (stand-in backup-utils, sandbox base), built and smoke-tested by the image stage."""
     context_repo = _context_repo()
     root = context_repo.make_repo(tmp_path_factory.mktemp("image"))
-    result = build_image(root, sandbox=False, config=context_repo.sandbox_config(sandbox_engine_registry))
+    result = build_image(context_repo.sandbox_site(root, sandbox_engine_registry))
     return result
 
 

@@ -61,7 +61,10 @@ def test_presentation_flags_are_not_handed_down():
 
 def test_hand_down_keeps_explicit_pre_task_arguments():
     log = []
-    push_call = hand_down(__import__("invoke").Call(make_graph(log)["push"], kwargs={"sandbox": False}), {"sandbox": True, "account": ["x"]})
+    push_call = hand_down(
+        __import__("invoke").Call(make_graph(log)["push"], kwargs={"sandbox": False}),
+        {"sandbox": True, "account": ["x"]},
+    )
     assert push_call.kwargs == {"sandbox": False, "account": ["x"]}
 
 

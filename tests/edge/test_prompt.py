@@ -8,10 +8,13 @@ import pytest
 
 from ghe_backup.edge.prompt import ask_approval
 from ghe_backup.errors import ConfigError, ExitCode
-
 from support.targets import make_target
 
-SUMMARY = [("image", "127.0.0.1:5000/ghe-backup:abc123"), ("digest", "sha256:feed"), ("AMI", "Taupage-AMI-20261101 (ami-1)")]
+SUMMARY = [
+    ("image", "127.0.0.1:5000/ghe-backup:abc123"),
+    ("digest", "sha256:feed"),
+    ("AMI", "Taupage-AMI-20261101 (ami-1)"),
+]
 
 
 def plan():

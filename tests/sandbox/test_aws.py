@@ -29,10 +29,17 @@ def test_accounts_are_seeded_and_a_newer_taupage_can_be_published(sandbox_accoun
         ec2 = aws.account_client(account.settings, "ec2")
         [volume] = ec2.describe_volumes(Filters=[{"Name": "tag:Name", "Values": ["ghe-backup-data"]}])["Volumes"]
         assert volume["VolumeId"] == seeded["volume_id"] and volume["AvailabilityZone"] == "eu-central-1a"
-        assert ec2.describe_security_groups(GroupIds=[seeded["security_group_id"]])["SecurityGroups"][0]["GroupName"] == "app-ghe-backup"
-        assert aws.account_client(account.settings, "iam").get_role(RoleName="app-ghe-backup")["Role"]["Arn"].split(":")[4] == account.settings.account_id
+        assert (
+            ec2.describe_security_groups(GroupIds=[seeded["security_group_id"]])["SecurityGroups"][0]["GroupName"]
+            == "app-ghe-backup"
+        )
+        assert (
+            aws.account_client(account.settings, "iam").get_role(RoleName="app-ghe-backup")["Role"]["Arn"].split(":")[4]
+            == account.settings.account_id
+        )
         blob = seeded["kms_private_ssh_key"].removeprefix("aws:kms:")
         import base64
+
         plain = aws.account_client(account.settings, "kms").decrypt(CiphertextBlob=base64.b64decode(blob))["Plaintext"]
         assert plain.startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----")
 

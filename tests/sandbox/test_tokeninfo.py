@@ -28,7 +28,9 @@ def test_tokens_are_private_files(tmp_path):
 def test_answers_like_an_identity_provider(monkeypatch):
     log = io.StringIO()
     monkeypatch.setattr("sys.stderr", log)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), tokeninfo.make_handler({"good": {"uid": "u", "scope": ["deployer"]}}))
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), tokeninfo.make_handler({"good": {"uid": "u", "scope": ["deployer"]}})
+    )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}{tokeninfo.PATH}?access_token="
     try:

@@ -45,4 +45,6 @@ def registry_targets(site: BuildSite, registry: str, *names: str) -> list[Target
     from ghe_backup.delivery.config import load_accounts
 
     accounts = load_accounts(FIXTURE_TREE)
-    return [Target(account=accounts[n], build=site, registry=registry, aws=AwsEndpoint(), lizzy_url=None) for n in names]
+    return [
+        Target(account=accounts[n], build=site, registry=registry, aws=AwsEndpoint(), lizzy_url=None) for n in names
+    ]

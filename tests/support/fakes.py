@@ -51,15 +51,27 @@ class FakeAccount:
         return self.account_id
 
     def list_stacks(self, base: str) -> list[StackInfo]:
-        return [StackInfo(name=s.name, version=s.version, status=s.status, image_tag=s.image_tag, ami=s.ami,
-                          instance_type="t3.medium", created=s.created)
-                for s in self.stacks.values() if s.name.startswith(base + "-")]
+        return [
+            StackInfo(
+                name=s.name,
+                version=s.version,
+                status=s.status,
+                image_tag=s.image_tag,
+                ami=s.ami,
+                instance_type="t3.medium",
+                created=s.created,
+            )
+            for s in self.stacks.values()
+            if s.name.startswith(base + "-")
+        ]
 
     def observe(self, stack: str, *, with_events: bool) -> Observation:
         found = self.stacks.get(stack)
         if found is None:
             return Observation(status=None)
-        return Observation(status=found.status, reason="Resource creation cancelled" if found.status.endswith("FAILED") else "")
+        return Observation(
+            status=found.status, reason="Resource creation cancelled" if found.status.endswith("FAILED") else ""
+        )
 
     def newest_taupage(self) -> dict | None:
         return self.newest
@@ -97,9 +109,22 @@ class FakeDeployer:
         if mode == "call":
             self.account.stacks[name] = FakeStack(name, version, "CREATE_IN_PROGRESS", image_tag, None, definition)
             raise DeployerError(f"senza create failed: boom in {name}", "boom")
-        status = "CREATE_FAILED" if mode == "stack" else "CREATE_IN_PROGRESS" if name in self.account.stuck else "CREATE_COMPLETE"
-        self.account.stacks[name] = FakeStack(name, version, status, image_tag, pinned_ami(definition) or self.account.newest["id"],
-                                              definition, created=f"2026-11-27T10:{next(self._clock):02d}:00+00:00")
+        status = (
+            "CREATE_FAILED"
+            if mode == "stack"
+            else "CREATE_IN_PROGRESS"
+            if name in self.account.stuck
+            else "CREATE_COMPLETE"
+        )
+        self.account.stacks[name] = FakeStack(
+            name,
+            version,
+            status,
+            image_tag,
+            pinned_ami(definition) or self.account.newest["id"],
+            definition,
+            created=f"2026-11-27T10:{next(self._clock):02d}:00+00:00",
+        )
 
     def delete(self, base: str, version: str, log) -> None:
         name = f"{base}-{version}"

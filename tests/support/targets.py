@@ -13,7 +13,9 @@ from ghe_backup.delivery.target import AwsEndpoint, BuildSite, Target, TokenSour
 FIXTURE_TREE = Path(__file__).resolve().parents[1] / "data" / "tree"
 
 
-def make_target(name: str, root: Path = FIXTURE_TREE, *, settings: dict[str, Any] | None = None, **changes: Any) -> Target:
+def make_target(
+    name: str, root: Path = FIXTURE_TREE, *, settings: dict[str, Any] | None = None, **changes: Any
+) -> Target:
     """The account ``name`` of the tree at ``root`` with real endpoints; ``changes`` replace endpoints,
     ``settings`` replace pipeline settings (e.g. the deployer)."""
     account = load_accounts(root)[name]
@@ -22,7 +24,11 @@ def make_target(name: str, root: Path = FIXTURE_TREE, *, settings: dict[str, Any
     s = account.settings
     site = BuildSite(root=root, docker_host=None, build_args=build_args({}))
     target = Target(
-        account=account, build=site, registry=s.registry, aws=AwsEndpoint(), lizzy_url=s.lizzy_url,
+        account=account,
+        build=site,
+        registry=s.registry,
+        aws=AwsEndpoint(),
+        lizzy_url=s.lizzy_url,
         token=TokenSource(env=s.lizzy_token_env, command=s.lizzy_token_command, account=s.name),
     )
     return dataclasses.replace(target, **changes)

@@ -18,4 +18,13 @@ from ghe_backup.delivery.config.accounts import (
 )
 from ghe_backup.delivery.config.merge import Merged, leaves
 
-__all__ = ["ACCOUNTS_DIR", "AccountConfig", "AccountSettings", "Merged", "leaves", "load_accounts", "select_accounts", "substitute"]
+__all__ = [
+    "ACCOUNTS_DIR",
+    "AccountConfig",
+    "AccountSettings",
+    "Merged",
+    "leaves",
+    "load_accounts",
+    "select_accounts",
+    "substitute",
+]

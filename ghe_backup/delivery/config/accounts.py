@@ -109,7 +109,9 @@ def load_accounts(root: Path) -> dict[str, AccountConfig]:
     return accounts
 
 
-def select_accounts(names: list[str] | str | None, accounts: dict[str, AccountConfig], root: Path) -> list[AccountConfig]:
+def select_accounts(
+    names: list[str] | str | None, accounts: dict[str, AccountConfig], root: Path
+) -> list[AccountConfig]:
     """The named accounts, in the order given, each once; unknown names list the known ones."""
     if isinstance(names, str):
         names = [names]
@@ -127,7 +129,10 @@ def select_accounts(names: list[str] | str | None, accounts: dict[str, AccountCo
 
 def _build_account(name: str, base: YamlDocument, defaults: YamlDocument, overlay: YamlDocument) -> AccountConfig:
     pipeline_layers = merge_layers(
-        [("defaults", (defaults.data or {}).get("pipeline") or {}), ("overlay", (overlay.data or {}).get("pipeline") or {})]
+        [
+            ("defaults", (defaults.data or {}).get("pipeline") or {}),
+            ("overlay", (overlay.data or {}).get("pipeline") or {}),
+        ]
     ).data
     for key in REQUIRED:
         if key not in pipeline_layers:
@@ -158,9 +163,8 @@ def _build_account(name: str, base: YamlDocument, defaults: YamlDocument, overla
 def check_lizzy_url(url: str, location: str) -> None:
     parsed = urlparse(url)
     loopback = parsed.hostname in LOOPBACK_HOSTS
-    if parsed.scheme == "https" or (parsed.scheme == "http" and loopback):
-        if parsed.hostname:
-            return
+    if (parsed.scheme == "https" or (parsed.scheme == "http" and loopback)) and parsed.hostname:
+        return
     raise ConfigError(
         f"{location}: pipeline.lizzy_url: {url!r} is not an https URL",
         hint="tokens are only sent over https (plain http is allowed for 127.0.0.1/localhost)",

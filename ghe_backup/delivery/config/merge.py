@@ -55,7 +55,7 @@ def _to_internal(value: Any, key: str | None) -> Any:
         for item in value:
             if not (isinstance(item, dict) and len(item) == 1):
                 raise ValueError(f"{key} must be a list of single-key mappings")
-            (name, body), = item.items()
+            ((name, body),) = item.items()
             keyed[str(name)] = _to_internal(body, name)
         return keyed
     return value
@@ -108,7 +108,7 @@ def leaves(merged: Merged) -> list[tuple[KeyPath, Any, str]]:
                 walk(child, (*path, str(key)))
         elif isinstance(value, list) and value and STRATEGIES.get(path[-1] if path else "") == MERGE_BY_KEY:
             for item in value:
-                (name, body), = item.items()
+                ((name, body),) = item.items()
                 walk(body, (*path, str(name)))
         else:
             out.append((path, value, merged.origins.get(path, "?")))
@@ -131,7 +131,7 @@ def logical_path(path: tuple[str, ...], data: Any) -> KeyPath:
         if isinstance(node, list) and part.isdigit() and int(part) < len(node):
             item = node[int(part)]
             if isinstance(item, dict) and len(item) == 1:
-                (name, body), = item.items()
+                ((name, body),) = item.items()
                 out.append(str(name))
                 if parts and parts[0] == str(name):
                     parts.pop(0)

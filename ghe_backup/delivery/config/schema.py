@@ -174,7 +174,9 @@ def describe(doc: YamlDocument, error: jsonschema.ValidationError) -> ConfigErro
         return ConfigError(f"{where(doc, raw)}: {dotted(path)}: expected {wanted}, got {got}", hint=fix)
     if error.validator == "enum":
         options = ", ".join(str(v) for v in error.validator_value)
-        return ConfigError(f"{where(doc, raw)}: {dotted(path)}: {value!r} is not allowed", hint=f"use one of: {options}")
+        return ConfigError(
+            f"{where(doc, raw)}: {dotted(path)}: {value!r} is not allowed", hint=f"use one of: {options}"
+        )
     if error.validator == "pattern":
         fix = FIXES.get(path[-1] if path else "", f"match {error.validator_value}")
         return ConfigError(f"{where(doc, raw)}: {dotted(path)}: invalid value {value!r}", hint=fix)

@@ -22,8 +22,12 @@ def dump(definition: dict[str, Any]) -> str:
 
 
 def _components(definition: dict[str, Any], kind: str) -> list[dict[str, Any]]:
-    return [body for item in definition.get("SenzaComponents", []) for body in item.values()
-            if isinstance(body, dict) and body.get("Type") == kind]
+    return [
+        body
+        for item in definition.get("SenzaComponents", [])
+        for body in item.values()
+        if isinstance(body, dict) and body.get("Type") == kind
+    ]
 
 
 def pin_ami(definition: dict[str, Any], region: str, ami: str | None) -> dict[str, Any]:

@@ -33,10 +33,15 @@ def check_agent(target: Any, agent_stacks: list[str], account_stacks: list[str])
     if sorted(agent_stacks) != sorted(account_stacks):
         only_agent = sorted(set(agent_stacks) - set(account_stacks))
         only_account = sorted(set(account_stacks) - set(agent_stacks))
-        detail = "; ".join(filter(None, [
-            f"agent sees {', '.join(only_agent)}" if only_agent else "",
-            f"account {settings.account_id} has {', '.join(only_account)}" if only_account else "",
-        ]))
+        detail = "; ".join(
+            filter(
+                None,
+                [
+                    f"agent sees {', '.join(only_agent)}" if only_agent else "",
+                    f"account {settings.account_id} has {', '.join(only_account)}" if only_account else "",
+                ],
+            )
+        )
         raise WrongAccount(
             f"{settings.name}: the Lizzy agent at {target.lizzy_url} does not see account {settings.account_id}'s stacks ({detail})",
             hint="refused before any change; is lizzy_url the agent of this account?",

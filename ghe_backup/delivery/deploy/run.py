@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ghe_backup.delivery.deploy import history, steps
 from ghe_backup.delivery.deploy.definition import remember_definition
@@ -41,7 +41,9 @@ class DeployResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def deploy_accounts(targets: list[Target], *, ask: Ask | None = None, report: Callable[[str], None] = say) -> list[DeployResult]:
+def deploy_accounts(
+    targets: list[Target], *, ask: Ask | None = None, report: Callable[[str], None] = say
+) -> list[DeployResult]:
     """Deploy the image last pushed for each account, one account after the other."""
     results = []
     for target in targets:
@@ -57,7 +59,9 @@ def deploy_accounts(targets: list[Target], *, ask: Ask | None = None, report: Ca
 def pushed(target: Target) -> ImageRef:
     found = pushed_image(target.state_dir, target.name, target.registry)
     if found is None:
-        raise StageFailed(f"{target.name}: no image was pushed to {target.registry}", hint="run: inv push --account=" + target.name)
+        raise StageFailed(
+            f"{target.name}: no image was pushed to {target.registry}", hint="run: inv push --account=" + target.name
+        )
     return ImageRef(tag=found.tag, digest=found.digest, repository=found.repository)
 
 
@@ -79,8 +83,12 @@ def deploy_account(
     settings = target.settings
     started = clock()
     attempt = history.Attempt(
-        time=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), account=settings.name,
-        deployer=settings.deployer, sandbox=target.sandbox, image_tag=image.tag, image_digest=image.digest,
+        time=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        account=settings.name,
+        deployer=settings.deployer,
+        sandbox=target.sandbox,
+        image_tag=image.tag,
+        image_digest=image.digest,
     )
 
     def log(message: str) -> None:
@@ -95,7 +103,12 @@ def deploy_account(
         laps[stage], mark = round(now - mark, 2), now
 
     try:
-        budget = Budget(deadline=started + settings.deploy_timeout, max_interval=settings.poll_max_interval, clock=clock, sleep=sleep)
+        budget = Budget(
+            deadline=started + settings.deploy_timeout,
+            max_interval=settings.poll_max_interval,
+            clock=clock,
+            sleep=sleep,
+        )
         conn = connect(target)
         stacks = steps.guard(target, conn)
         lap("guard")
@@ -112,9 +125,18 @@ def deploy_account(
         remember_definition(target.state_dir, settings.name, plan.new_stack, plan.definition)
         attempt.result = "succeeded"
         return DeployResult(
-            account=settings.name, account_id=settings.account_id, region=settings.region, deployer=settings.deployer,
-            stack=plan.new_stack, version=plan.version, status=final.status or "", image=plan.image_name,
-            digest=image.digest, ami=attempt.ami, replaced=attempt.replaced, sandbox=target.sandbox,
+            account=settings.name,
+            account_id=settings.account_id,
+            region=settings.region,
+            deployer=settings.deployer,
+            stack=plan.new_stack,
+            version=plan.version,
+            status=final.status or "",
+            image=plan.image_name,
+            digest=image.digest,
+            ami=attempt.ami,
+            replaced=attempt.replaced,
+            sandbox=target.sandbox,
             seconds={**laps, "total": round(clock() - started, 2)},
         )
     except GheBackupError as err:

@@ -35,6 +35,12 @@ def account_status(target: Target, account: Any = None) -> AccountStatus:
     names = {s.ami: account.ami_name(s.ami) for s in stacks if s.ami}
     newer = bool(newest and any(s.ami and (names.get(s.ami) or "") < newest["name"] for s in stacks))
     return AccountStatus(
-        account=settings.name, account_id=settings.account_id, region=settings.region, sandbox=target.sandbox,
-        stacks=stacks, newest_taupage=newest, newer_taupage_available=newer, running_ami_names=names,
+        account=settings.name,
+        account_id=settings.account_id,
+        region=settings.region,
+        sandbox=target.sandbox,
+        stacks=stacks,
+        newest_taupage=newest,
+        newer_taupage_available=newer,
+        running_ami_names=names,
     )

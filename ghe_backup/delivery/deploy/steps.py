@@ -9,8 +9,9 @@ whole flow runs against fakes in unit tests and against Lizzy, senza and CloudFo
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, NoReturn, Protocol
+from typing import Any, NoReturn, Protocol
 
 from ghe_backup.delivery.deploy.definition import dump, pin_ami, recall_definition
 from ghe_backup.delivery.deploy.deployers import Deployer, DeployerError, make_deployer
@@ -87,7 +88,10 @@ class Plan:
 
     def summary(self) -> list[tuple[str, str]]:
         settings = self.target.settings
-        replaced = ", ".join(f"{p.name} (image {p.image_tag}, AMI {p.ami})" for p in self.previous) or "nothing (first deployment)"
+        replaced = (
+            ", ".join(f"{p.name} (image {p.image_tag}, AMI {p.ami})" for p in self.previous)
+            or "nothing (first deployment)"
+        )
         lines = [
             ("image", self.image_name),
             ("digest", self.image.digest or "unknown"),
@@ -115,8 +119,16 @@ def connect(target: Target, *, attempts: int = 5, base_session: Any = None) -> C
 
 
 def wait(conn: Connection, stack: str, goal: str, budget: Budget, log: Log) -> Observation:
-    return wait_for_stack(conn.account, stack, goal=goal, deadline=budget.deadline, max_interval=budget.max_interval,
-                          report=log, clock=budget.clock, sleep=budget.sleep)
+    return wait_for_stack(
+        conn.account,
+        stack,
+        goal=goal,
+        deadline=budget.deadline,
+        max_interval=budget.max_interval,
+        report=log,
+        clock=budget.clock,
+        sleep=budget.sleep,
+    )
 
 
 def guard(target: Target, conn: Connection) -> list[StackInfo]:
@@ -140,9 +152,14 @@ def make_plan(target: Target, image: ImageRef, stacks: list[StackInfo], conn: Co
     ami = conn.account.newest_taupage()
     last = stacks[-1] if stacks else None
     return Plan(
-        target=target, image=image, version=stack_version(image.tag, taken={s.version for s in stacks}),
-        previous=tuple(stacks), ami=ami,
-        previous_ami_name=conn.account.ami_name(last.ami) if last and last.ami and ami and last.ami != ami["id"] else None,
+        target=target,
+        image=image,
+        version=stack_version(image.tag, taken={s.version for s in stacks}),
+        previous=tuple(stacks),
+        ami=ami,
+        previous_ami_name=conn.account.ami_name(last.ami)
+        if last and last.ami and ami and last.ami != ami["id"]
+        else None,
         definition=target.definition,
     )
 
@@ -211,6 +228,10 @@ def restore(conn: Connection, plan: Plan, failure: GheBackupError, budget: Budge
         conn.deployer.create(dump(definition), last.version, last.image_tag or plan.image.tag, log)
         wait(conn, last.name, "create", budget, log)
     except GheBackupError as err:
-        raise StageFailed(f"{new} failed: {reason}; restoring {last.name} failed too: {err}{leftover}",
-                          hint="see docs/deploy.md#rollback") from None
-    raise Restored(f"{new} failed: {reason}{leftover}", hint=f"restored {last.name} with image {last.image_tag} and AMI {last.ami}")
+        raise StageFailed(
+            f"{new} failed: {reason}; restoring {last.name} failed too: {err}{leftover}",
+            hint="see docs/deploy.md#rollback",
+        ) from None
+    raise Restored(
+        f"{new} failed: {reason}{leftover}", hint=f"restored {last.name} with image {last.image_tag} and AMI {last.ami}"
+    )

@@ -14,7 +14,7 @@ from ghe_backup.plumbing.cloudformation import VERSION_PATTERN
 
 def stack_version(image_tag: str, now: dt.datetime | None = None, taken: set[str] = frozenset()) -> str:
     """A new version for ``image_tag``, not one of ``taken``."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     tag = re.sub(r"[^a-zA-Z0-9]", "", image_tag)[:12] or "untagged"
     version = f"{tag}d{now:%y%m%d%H%M%S}"
     suffix = 0

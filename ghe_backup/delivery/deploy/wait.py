@@ -11,8 +11,9 @@ reason from the stack events; progress is reported as status changes and new eve
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception, retry_if_result, wait_exponential
 
@@ -164,7 +165,9 @@ def wait_for_stack(
     except RetryError as err:
         attempt = err.last_attempt
         if attempt.failed:
-            raise Unreachable(f"could not read {stack}: {attempt.exception()}", hint="retried until the deadline") from None
+            raise Unreachable(
+                f"could not read {stack}: {attempt.exception()}", hint="retried until the deadline"
+            ) from None
         raise DeadlineExceeded(stack, last[0].status, clock() - started) from None
     if outcome(seen.status, goal) == "failed":
         if not seen.events:

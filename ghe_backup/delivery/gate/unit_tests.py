@@ -14,14 +14,26 @@ TIMEOUT = 900.0
 
 
 def run_unit_tests(root: Path, extra_args: list[str] | None = None) -> None:
-    command = [sys.executable, "-m", "pytest", "-q", "-m", UNIT_SELECTION, "-p", "no:cacheprovider", *(extra_args or [])]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-m",
+        UNIT_SELECTION,
+        "-p",
+        "no:cacheprovider",
+        *(extra_args or []),
+    ]
     # Follow sys.stdout: when `test` runs as a prerequisite its output belongs on stderr.
     try:
         run(command, what="unit tests", cwd=root, timeout=TIMEOUT, capture=False, stdout=_stdout_fd())
     except CommandTimedOut:
         raise
     except CommandFailed as err:
-        raise StageFailed(f"unit tests failed (pytest exit {err.returncode})", hint="see the test output above") from None
+        raise StageFailed(
+            f"unit tests failed (pytest exit {err.returncode})", hint="see the test output above"
+        ) from None
 
 
 def _stdout_fd() -> int | None:

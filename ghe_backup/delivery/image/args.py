@@ -6,12 +6,17 @@ defaults < sandbox (its offline base image, the stand-in backup-utils) < Invoke 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 #: The Dockerfile's defaults; only arguments that differ from these go into the tag's suffix.
 DEFAULT_ARGS = {"BASE_IMAGE": "python:3.11-slim", "BACKUP_UTILS_SOURCE": "git", "BACKUP_UTILS_VERSION": "v3.10.0"}
 #: Invoke config ``ghe.image.<key>`` -> build argument.
-CONFIG_KEYS = {"base_image": "BASE_IMAGE", "backup_utils_source": "BACKUP_UTILS_SOURCE", "backup_utils_version": "BACKUP_UTILS_VERSION"}
+CONFIG_KEYS = {
+    "base_image": "BASE_IMAGE",
+    "backup_utils_source": "BACKUP_UTILS_SOURCE",
+    "backup_utils_version": "BACKUP_UTILS_VERSION",
+}
 
 
 def build_args(configured: Mapping[str, Any], *, sandbox_base_image: str | None = None) -> dict[str, str]:

@@ -15,7 +15,8 @@ import dataclasses
 import io
 import tarfile
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import docker.errors
 
@@ -60,7 +61,9 @@ def build_image(site: BuildSite, *, nocache: bool = False, report: Callable[[str
     reused = None if nocache else _reusable(site, client, name)
     if reused is not None:
         report(f"image {name} is up to date (same content, smoke-tested); nothing to build")
-        return dataclasses.replace(reused, built=False, seconds=round(time.monotonic() - started, 2), steps=0, rebuilt_steps=0)
+        return dataclasses.replace(
+            reused, built=False, seconds=round(time.monotonic() - started, 2), steps=0, rebuilt_steps=0
+        )
     report(f"building {name} on {args['BASE_IMAGE']}")
     log = BuildLog(say=report)
     # The commit the tree is based on; a dirty tree shows in the tag's hash suffix and in
@@ -77,12 +80,24 @@ def build_image(site: BuildSite, *, nocache: bool = False, report: Callable[[str
     info = engine.inspect_image(client, name) or {}
     base = engine.inspect_image(client, args["BASE_IMAGE"])
     result = ImageResult(
-        image=name, tag=tag.tag, id=info.get("Id", log.image_id), size=int(info.get("Size", 0)), base_image=args["BASE_IMAGE"],
-        base_size=int(base["Size"]) if base else None, revision=tag.revision, dirty=tag.dirty, built=True,
-        seconds=round(time.monotonic() - started, 2), steps=log.steps, rebuilt_steps=log.rebuilt, smoke=smoke,
+        image=name,
+        tag=tag.tag,
+        id=info.get("Id", log.image_id),
+        size=int(info.get("Size", 0)),
+        base_image=args["BASE_IMAGE"],
+        base_size=int(base["Size"]) if base else None,
+        revision=tag.revision,
+        dirty=tag.dirty,
+        built=True,
+        seconds=round(time.monotonic() - started, 2),
+        steps=log.steps,
+        rebuilt_steps=log.rebuilt,
+        smoke=smoke,
     )
     record_image(site.state_dir, result)
-    report(f"built {name} ({result.id[7:19]}, {result.size / 1e6:.1f} MB; {log.rebuilt} of {log.steps} steps rebuilt); smoke test: {smoke}")
+    report(
+        f"built {name} ({result.id[7:19]}, {result.size / 1e6:.1f} MB; {log.rebuilt} of {log.steps} steps rebuilt); smoke test: {smoke}"
+    )
     return result
 
 
@@ -92,8 +107,16 @@ def _start_build(client: Any, site: BuildSite, name: str, args: dict[str, str], 
         context = with_member(context, PIP_CA_MEMBER, site.pip_cert.read_bytes())
     try:
         return client.build(
-            fileobj=context, custom_context=True, tag=name, buildargs=args,
-            decode=True, rm=True, forcerm=True, nocache=nocache, pull=False, network_mode="host",
+            fileobj=context,
+            custom_context=True,
+            tag=name,
+            buildargs=args,
+            decode=True,
+            rm=True,
+            forcerm=True,
+            nocache=nocache,
+            pull=False,
+            network_mode="host",
         )
     except docker.errors.APIError:
         raise
@@ -127,12 +150,22 @@ def current_image(site: BuildSite, client: Any = None) -> ImageResult:
     name, tag = image_name(client, site)
     info = engine.inspect_image(client, name)
     if info is None:
-        raise StageFailed(f"image {name} is not built (the content changed since the last build?)", hint="run: inv image")
+        raise StageFailed(
+            f"image {name} is not built (the content changed since the last build?)", hint="run: inv image"
+        )
     record = image_records(site.state_dir).get(tag.tag)
     if record is not None and record.id == info["Id"]:
         return record
     base = engine.inspect_image(client, site.build_args["BASE_IMAGE"])
     return ImageResult(
-        image=name, tag=tag.tag, id=info["Id"], size=int(info["Size"]), base_image=site.build_args["BASE_IMAGE"],
-        base_size=int(base["Size"]) if base else None, revision=tag.revision, dirty=tag.dirty, built=False, seconds=0.0,
+        image=name,
+        tag=tag.tag,
+        id=info["Id"],
+        size=int(info["Size"]),
+        base_image=site.build_args["BASE_IMAGE"],
+        base_size=int(base["Size"]) if base else None,
+        revision=tag.revision,
+        dirty=tag.dirty,
+        built=False,
+        seconds=0.0,
     )

@@ -8,11 +8,12 @@ A pure function of the records, tested alone.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-from ghe_backup.plumbing.engine import stream_error
 from ghe_backup.errors import StageFailed
+from ghe_backup.plumbing.engine import stream_error
 
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _DISK_FULL = re.compile(r"no space left on device|disk quota exceeded", re.I)
@@ -71,6 +72,9 @@ class BuildLog:
     def failure(self, message: str) -> StageFailed:
         where = f" at {self.step}" if self.step else ""
         if _DISK_FULL.search(message):
-            return StageFailed(f"image build failed{where}: out of disk space: {message}", hint="free disk space (docker system prune) and retry")
+            return StageFailed(
+                f"image build failed{where}: out of disk space: {message}",
+                hint="free disk space (docker system prune) and retry",
+            )
         last = self.tail[-1] if self.tail else None
         return StageFailed(f"image build failed{where}: {message}", hint=f"last output: {last}" if last else None)

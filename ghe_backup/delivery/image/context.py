@@ -21,7 +21,8 @@ from ghe_backup.plumbing.command import CommandMissing, CommandTimedOut, run
 
 CONTEXT_PATHS = ("Dockerfile", ".dockerignore", "requirements-image.txt", "ghe_backup")
 #: Pipeline code that the image does not run (and whose changes must not rebuild it).
-CONTEXT_EXCLUDES = ("ghe_backup/delivery", "ghe_backup/sandbox")
+PIPELINE_PACKAGES = ("delivery", "edge", "plumbing", "sandbox")
+CONTEXT_EXCLUDES = tuple(f"ghe_backup/{package}" for package in PIPELINE_PACKAGES)
 SHORT_SHA = 12
 SUFFIX = 10
 #: A fixed mtime in the context archive: rebuilding unchanged files gives identical layers.
@@ -99,7 +100,9 @@ def content_tag(root: Path, build_args: dict[str, str] | None = None) -> Content
     dirty = bool(status and any(not _excluded(e[3:]) for e in status.split("\0") if len(e) > 3))
     if not dirty and not build_args:
         return ContentTag(tag=revision[:SHORT_SHA], revision=revision, dirty=False)
-    return ContentTag(tag=f"{revision[:SHORT_SHA]}-{content_hash(root, files, build_args)}", revision=revision, dirty=dirty)
+    return ContentTag(
+        tag=f"{revision[:SHORT_SHA]}-{content_hash(root, files, build_args)}", revision=revision, dirty=dirty
+    )
 
 
 def context_archive(root: Path, files: list[str] | None = None) -> io.BytesIO:

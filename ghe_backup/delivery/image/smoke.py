@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
+
+import docker.errors
+import requests.exceptions
 
 from ghe_backup import __version__
 from ghe_backup.errors import StageFailed
@@ -14,18 +18,22 @@ TIMEOUT = 60
 def smoke_test(client: Any, name: str) -> str:
     """Run ``<entrypoint> --version`` in the image with no network; its output, or StageFailed."""
     container = engine_call(
-        "smoke test", client.create_container, name, command=["--version"], network_disabled=True,
+        "smoke test",
+        client.create_container,
+        name,
+        command=["--version"],
+        network_disabled=True,
         host_config=client.create_host_config(network_mode="none"),
     )
     try:
         engine_call("smoke test", client.start, container)
         status = engine_call("smoke test", client.wait, container, timeout=TIMEOUT)
-        output = engine_call("smoke test", client.logs, container, stdout=True, stderr=True).decode(errors="replace").strip()
+        output = (
+            engine_call("smoke test", client.logs, container, stdout=True, stderr=True).decode(errors="replace").strip()
+        )
     finally:
-        try:
-            client.remove_container(container, force=True)
-        except Exception:  # noqa: BLE001 - the engine may be gone; the error above says so
-            pass
+        with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
+            client.remove_container(container, force=True)  # the engine may be gone; the error above says so
     code = status.get("StatusCode")
     if code != 0 or __version__ not in output:
         last = output.splitlines()[-1] if output else "no output"

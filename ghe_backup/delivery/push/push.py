@@ -10,7 +10,8 @@ Every account gets the same image, so the same digest.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import docker.errors
 
@@ -90,9 +91,18 @@ def local_digests(client: Any, image_id: str, repository: str) -> set[str]:
     return {d.split("@", 1)[1] for d in info.get("RepoDigests") or [] if d.split("@", 1)[0] == repository}
 
 
-def _result(target: Target, image: ImageResult, digest: str, uploaded: int, skipped: bool, started: float) -> PushResult:
+def _result(
+    target: Target, image: ImageResult, digest: str, uploaded: int, skipped: bool, started: float
+) -> PushResult:
     return PushResult(
-        account=target.name, registry=target.registry, repository=target.repository, tag=image.tag, digest=digest,
-        image_id=image.id, uploaded_bytes=uploaded, skipped=skipped, sandbox=target.sandbox,
+        account=target.name,
+        registry=target.registry,
+        repository=target.repository,
+        tag=image.tag,
+        digest=digest,
+        image_id=image.id,
+        uploaded_bytes=uploaded,
+        skipped=skipped,
+        sandbox=target.sandbox,
         seconds=round(time.monotonic() - started, 2),
     )

@@ -6,8 +6,9 @@ this reader does, naming the registry. A pure function of the records, tested al
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ghe_backup.errors import StageFailed
 from ghe_backup.plumbing.engine import push_failure, stream_error

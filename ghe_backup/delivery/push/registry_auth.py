@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 from ghe_backup.delivery.target import Target
 from ghe_backup.errors import StageFailed, Unreachable
@@ -27,7 +26,9 @@ class RegistryAuth:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return tuple(v for k, v in (self.config or {}).items() if k in ("password", "identitytoken", "registrytoken") and v)
+        return tuple(
+            v for k, v in (self.config or {}).items() if k in ("password", "identitytoken", "registrytoken") and v
+        )
 
 
 def ecr_registry(registry: str) -> tuple[str, str] | None:
@@ -66,4 +67,8 @@ def ecr_login(target: Target, account_id: str, region: str) -> dict[str, str]:
         raise StageFailed(
             f"ECR refused a login token for account {settings.name} ({account_id}): {error.get('Code')}: {error.get('Message')}"
         ) from None
-    return {"username": username, "password": password, "serveraddress": data.get("proxyEndpoint") or f"https://{target.registry}"}
+    return {
+        "username": username,
+        "password": password,
+        "serveraddress": data.get("proxyEndpoint") or f"https://{target.registry}",
+    }

@@ -36,14 +36,19 @@ def test_prod_overlay_values_are_placed_on_the_base(config_tree):
     assert app["InstanceType"] == "m5.large"
     assert app["TaupageConfig"]["environment"]["GHE_NUM_SNAPSHOTS"] == 72
     assert app["TaupageConfig"]["environment"]["GHE_HOSTNAME"] == "github.example.org"  # from defaults
-    assert app["TaupageConfig"]["source"] == "123456789012.dkr.ecr.eu-central-1.amazonaws.com/ghe-backup:{{Arguments.ImageVersion}}"
+    assert (
+        app["TaupageConfig"]["source"]
+        == "123456789012.dkr.ecr.eu-central-1.amazonaws.com/ghe-backup:{{Arguments.ImageVersion}}"
+    )
     assert prod.merged.origin("SenzaComponents", "AppServer", "InstanceType") == "config/accounts/prod.yaml"
     assert prod.merged.origin("SenzaInfo", "StackName") == "senza/ghe-backup.yaml"
 
 
 def test_staging_and_prod_back_up_on_different_hours(config_tree):
     accounts = load_accounts(config_tree)
-    schedules = {n: a.component("AppServer")["TaupageConfig"]["environment"]["BACKUP_SCHEDULE"] for n, a in accounts.items()}
+    schedules = {
+        n: a.component("AppServer")["TaupageConfig"]["environment"]["BACKUP_SCHEDULE"] for n, a in accounts.items()
+    }
     assert schedules == {"prod": "0 */2 * * *", "staging": "0 1-23/2 * * *"}
 
 
@@ -93,7 +98,10 @@ def test_unknown_top_level_key_lists_known_keys(config_tree):
 
 def test_wrong_type(config_tree):
     edit(config_tree, "config/accounts/prod.yaml", "approval: true", 'approval: "yes"')
-    assert error_of(config_tree) == 'config/accounts/prod.yaml:8: pipeline.approval: expected boolean, got string (give a boolean)'
+    assert (
+        error_of(config_tree)
+        == "config/accounts/prod.yaml:8: pipeline.approval: expected boolean, got string (give a boolean)"
+    )
 
 
 def test_unquoted_account_id_is_a_type_error_with_the_fix(config_tree):
@@ -114,7 +122,10 @@ def test_account_id_not_12_digits(config_tree):
 
 def test_enum_value(config_tree):
     edit(config_tree, "config/accounts/prod.yaml", "deployer: lizzy", "deployer: helm")
-    assert error_of(config_tree) == "config/accounts/prod.yaml:5: pipeline.deployer: 'helm' is not allowed (use one of: lizzy, senza)"
+    assert (
+        error_of(config_tree)
+        == "config/accounts/prod.yaml:5: pipeline.deployer: 'helm' is not allowed (use one of: lizzy, senza)"
+    )
 
 
 def test_malformed_yaml_names_the_line(config_tree):
@@ -164,7 +175,9 @@ def test_https_or_loopback_lizzy_urls_are_accepted(config_tree, url):
 def test_object_constructing_yaml_tag_is_refused_and_never_run(config_tree):
     marker = config_tree / "pwned"
     edit(
-        config_tree, "config/accounts/prod.yaml", "  approval: true",
+        config_tree,
+        "config/accounts/prod.yaml",
+        "  approval: true",
         f'  approval: !!python/object/apply:os.system ["touch {marker}"]',
     )
     assert error_of(config_tree) == (
@@ -175,7 +188,12 @@ def test_object_constructing_yaml_tag_is_refused_and_never_run(config_tree):
 
 
 def test_unknown_placeholder_names_its_source(config_tree):
-    edit(config_tree, "config/accounts/prod.yaml", "InstanceType: m5.large", "InstanceType: m5.large\n        Image: ${ami}")
+    edit(
+        config_tree,
+        "config/accounts/prod.yaml",
+        "InstanceType: m5.large",
+        "InstanceType: m5.large\n        Image: ${ami}",
+    )
     assert error_of(config_tree) == (
         "config/accounts/prod.yaml: SenzaComponents.AppServer.Image: unknown placeholder ${ami} "
         "(use one of: ${registry}, ${image}, ${account_id}, ${region})"

@@ -16,7 +16,9 @@ def load(name):
 
 @pytest.fixture
 def merged():
-    return merge_layers([("base", load("base.yaml")), ("defaults", load("defaults.yaml")), ("overlay", load("overlay.yaml"))])
+    return merge_layers(
+        [("base", load("base.yaml")), ("defaults", load("defaults.yaml")), ("overlay", load("overlay.yaml"))]
+    )
 
 
 def test_layers_merge_to_the_expected_file(merged):
@@ -24,7 +26,9 @@ def test_layers_merge_to_the_expected_file(merged):
 
 
 def test_result_is_deterministic_and_keeps_base_order(merged):
-    again = merge_layers([("base", load("base.yaml")), ("defaults", load("defaults.yaml")), ("overlay", load("overlay.yaml"))])
+    again = merge_layers(
+        [("base", load("base.yaml")), ("defaults", load("defaults.yaml")), ("overlay", load("overlay.yaml"))]
+    )
     assert yaml.safe_dump(again.data, sort_keys=False) == yaml.safe_dump(merged.data, sort_keys=False)
     assert [next(iter(c)) for c in merged.data["SenzaComponents"]] == ["Configuration", "AppServer", "Sidecar"]
 
@@ -37,7 +41,10 @@ def test_mappings_merge_recursively(merged):
 
 def test_keyed_lists_merge_by_key_and_append_new_entries(merged):
     params = merged.data["SenzaInfo"]["Parameters"]
-    assert params == [{"ImageVersion": {"Description": "content tag"}}, {"Extra": {"Description": "added by the overlay"}}]
+    assert params == [
+        {"ImageVersion": {"Description": "content tag"}},
+        {"Extra": {"Description": "added by the overlay"}},
+    ]
 
 
 def test_other_lists_are_replaced(merged):
@@ -57,7 +64,9 @@ def test_later_layers_win_over_earlier_ones():
 
 def test_origins_name_the_layer_each_value_came_from(merged):
     assert merged.origin("SenzaInfo", "StackName") == "base"
-    assert merged.origin("SenzaComponents", "AppServer", "TaupageConfig", "environment", "GHE_NUM_SNAPSHOTS") == "defaults"
+    assert (
+        merged.origin("SenzaComponents", "AppServer", "TaupageConfig", "environment", "GHE_NUM_SNAPSHOTS") == "defaults"
+    )
     assert merged.origin("SenzaComponents", "AppServer", "InstanceType") == "overlay"
     assert merged.origin("SenzaComponents", "AppServer", "SecurityGroups") == "overlay"
     assert merged.origin("SenzaComponents", "Sidecar", "Type") == "overlay"

@@ -6,7 +6,6 @@ import pytest
 
 from ghe_backup.delivery.deploy.approval import check_approval_possible
 from ghe_backup.errors import ConfigError, ExitCode
-
 from support.targets import make_target
 
 

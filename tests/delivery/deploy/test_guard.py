@@ -9,7 +9,9 @@ import pytest
 from ghe_backup.delivery.deploy.guard import WrongAccount, check_agent, check_caller
 from ghe_backup.errors import ExitCode
 
-PROD = SimpleNamespace(settings=SimpleNamespace(name="prod", account_id="123456789012"), lizzy_url="https://lizzy.prod.example.org")
+PROD = SimpleNamespace(
+    settings=SimpleNamespace(name="prod", account_id="123456789012"), lizzy_url="https://lizzy.prod.example.org"
+)
 
 
 def test_matching_stacks_pass():

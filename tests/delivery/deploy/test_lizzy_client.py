@@ -38,7 +38,8 @@ def agent():
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # a short poll interval: shutdown() waits for one (0.5 s by default, at every teardown)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
     yield SimpleNamespace(url=f"http://127.0.0.1:{server.server_port}", answers=answers, seen=seen)
     server.shutdown()
 
@@ -48,7 +49,9 @@ def client(url, attempts=3):
 
 
 def test_sends_the_bearer_token_and_reads_stacks(agent):
-    agent.answers[("GET", "/api/stacks")] = [(200, [{"stack_name": "ghe-backup", "version": "v1", "status": "CREATE_COMPLETE"}])]
+    agent.answers[("GET", "/api/stacks")] = [
+        (200, [{"stack_name": "ghe-backup", "version": "v1", "status": "CREATE_COMPLETE"}])
+    ]
     [stack] = client(agent.url).list_stacks()
     assert stack.id == "ghe-backup-v1" and agent.seen[0][2] == f"Bearer {TOKEN}"
 
@@ -62,14 +65,14 @@ def test_refusals_are_bad_input_without_the_token(agent, status):
 
 
 def test_transient_answers_are_retried(agent):
-    ok = (200, {"stack_name": "ghe-backup", "version": "v1", "status": "CREATE_IN_PROGRESS"})
-    agent.answers[("GET", "/api/stacks/ghe-backup-v1")] = [(503, {"title": "busy"}), (429, {"title": "slow down"}), ok]
-    assert client(agent.url).get_stack("ghe-backup", "v1").status == "CREATE_IN_PROGRESS"
+    ok = (200, [{"stack_name": "ghe-backup", "version": "v1", "status": "CREATE_IN_PROGRESS"}])
+    agent.answers[("GET", "/api/stacks")] = [(503, {"title": "busy"}), (429, {"title": "slow down"}), ok]
+    assert client(agent.url).list_stacks()[0].status == "CREATE_IN_PROGRESS"
     assert len(agent.seen) == 3
 
 
 def test_a_senza_failure_is_an_answer_with_its_first_line(agent):
-    output = "Generating Cloud Formation template.. OK\nTraceback (most recent call last):\n  File \"x\"\nValueError: bad thing\n"
+    output = 'Generating Cloud Formation template.. OK\nTraceback (most recent call last):\n  File "x"\nValueError: bad thing\n'
     agent.answers[("POST", "/api/stacks")] = [(500, {"title": "Execution Error", "detail": output})]
     with pytest.raises(LizzyProblem) as excinfo:
         client(agent.url).create_stack("SenzaInfo: {}", "v1", ["ImageVersion=t"])

@@ -28,7 +28,9 @@ pytestmark = pytest.mark.integration
 def target(root, name, deployer, lizzy_url=None, **settings):
     """The account as the edge resolves it with --sandbox, with another deployer or settings."""
     [found] = Resolution(root).targets([name], True)
-    account = dataclasses.replace(found.account, settings=dataclasses.replace(found.settings, deployer=deployer, **settings))
+    account = dataclasses.replace(
+        found.account, settings=dataclasses.replace(found.settings, deployer=deployer, **settings)
+    )
     return dataclasses.replace(found, account=account, lizzy_url=lizzy_url or found.lizzy_url)
 
 
@@ -47,7 +49,11 @@ def cfn(root, name):
 
 
 def live_stacks(root, name):
-    return {s["StackName"]: s for s in cfn(root, name).describe_stacks()["Stacks"] if s["StackName"].startswith("ghe-backup-")}
+    return {
+        s["StackName"]: s
+        for s in cfn(root, name).describe_stacks()["Stacks"]
+        if s["StackName"].startswith("ghe-backup-")
+    }
 
 
 def attempts(root, name):
@@ -98,9 +104,13 @@ def test_deploys_the_image_into_the_account(sandbox, shipped_tree, name, deploye
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     assert {"ParameterKey": "ImageVersion", "ParameterValue": "c0ffee42"} in stack["Parameters"]
     resources = cfn(root, name).describe_stack_resources(StackName=result.stack)["StackResources"]
-    config_name = next(r["PhysicalResourceId"] for r in resources if r.get("ResourceType") == "AWS::AutoScaling::LaunchConfiguration")
+    config_name = next(
+        r["PhysicalResourceId"] for r in resources if r.get("ResourceType") == "AWS::AutoScaling::LaunchConfiguration"
+    )
     autoscaling = sandbox_aws.account_client(settings_of(root, name), "autoscaling")
-    [launch] = autoscaling.describe_launch_configurations(LaunchConfigurationNames=[config_name])["LaunchConfigurations"]
+    [launch] = autoscaling.describe_launch_configurations(LaunchConfigurationNames=[config_name])[
+        "LaunchConfigurations"
+    ]
     assert launch["InstanceType"] == load_accounts(root)[name].component("AppServer")["InstanceType"]
     user_data = base64.b64decode(launch["UserData"]).decode()
     assert user_data.startswith("#taupage-ami-config")
@@ -132,7 +142,6 @@ def test_second_deploy_replaces_the_first_and_keeps_the_volume(sandbox, shipped_
 @pytest.mark.parametrize("deployer", ["lizzy", "senza"])
 def test_a_failing_stack_restores_the_previous_version(sandbox, shipped_tree, deployer, capsys):
     root = shipped_tree
-    endpoints = sandbox.endpoints
     good = deploy(target(root, "prod", deployer), "good1")
     edit_base(root, "IamRoles:\n        - app-ghe-backup", "IamRoles:\n        - app-ghe-backup-gone")
 
@@ -213,7 +222,9 @@ def test_the_deadline_names_what_is_still_in_progress(sandbox, shipped_tree):
     root = shipped_tree
     # moto leaves a stack whose create call failed in CREATE_IN_PROGRESS for good: to the next
     # deployment it looks like another one still running.
-    template = {"Resources": {"Profile": {"Type": "AWS::IAM::InstanceProfile", "Properties": {"Roles": ["no-such-role"]}}}}
+    template = {
+        "Resources": {"Profile": {"Type": "AWS::IAM::InstanceProfile", "Properties": {"Roles": ["no-such-role"]}}}
+    }
     with pytest.raises(Exception):
         cfn(root, "staging").create_stack(StackName="ghe-backup-stuck1", TemplateBody=json.dumps(template))
     assert live_stacks(root, "staging")["ghe-backup-stuck1"]["StackStatus"] == "CREATE_IN_PROGRESS"
@@ -246,7 +257,6 @@ def test_a_senza_error_shows_its_first_meaningful_line(sandbox, shipped_tree, ca
 
 def test_prod_asks_before_changing_anything_and_no_means_nothing_changes(sandbox, shipped_tree, monkeypatch, capsys):
     root = shipped_tree
-    endpoints = sandbox.endpoints
     account = target(root, "prod", "lizzy")
     assert account.settings.approval
     image = ImageRef(tag="ask1", digest="sha256:" + "cd" * 32, repository=f"{account.registry}/ghe-backup")

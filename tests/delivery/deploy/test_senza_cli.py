@@ -25,7 +25,7 @@ def test_the_exception_message_not_the_crash_handler():
 
 
 def test_a_plain_error_line():
-    assert first_error_line("Generating Cloud Formation template.. \nError: Security Group \"x\" does not exist.\n") == (
+    assert first_error_line('Generating Cloud Formation template.. \nError: Security Group "x" does not exist.\n') == (
         'Error: Security Group "x" does not exist.'
     )
 

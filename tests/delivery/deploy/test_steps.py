@@ -12,7 +12,6 @@ from ghe_backup.delivery.deploy.guard import WrongAccount
 from ghe_backup.delivery.deploy.run import deploy_account
 from ghe_backup.delivery.deploy.steps import ImageRef
 from ghe_backup.errors import ConfigError, ExitCode, GheBackupError
-
 from support.fakes import NEWEST, FakeAccount, FakeClock, FakeDeployer, connector, pinned_ami
 from support.targets import make_target
 
@@ -57,7 +56,9 @@ def test_the_previous_stack_is_deleted_before_the_new_one_is_created(target):
 def test_a_failed_create_restores_the_previous_version_exactly(target, mode):
     account = FakeAccount(account_id=target.settings.account_id)
     old = account.add("ghe-backup-oldd261101000000", "oldd261101000000", image_tag="oldtag", ami="ami-old")
-    deployed_with = dict(target.definition, SenzaInfo={**target.definition["SenzaInfo"], "OperatorTopicId": "was-there"})
+    deployed_with = dict(
+        target.definition, SenzaInfo={**target.definition["SenzaInfo"], "OperatorTopicId": "was-there"}
+    )
     remember_definition(target.state_dir, "staging", old.name, deployed_with)
     deployer = FakeDeployer(account)
     new_version = None
@@ -77,10 +78,17 @@ def test_a_failed_create_restores_the_previous_version_exactly(target, mode):
     assert f"restored {old.name} with image oldtag and AMI ami-old" in str(err)
     new = f"ghe-backup-{new_version}"
     removal = ("delete", new) if mode == "stack" else ("delete", new)
-    assert changes(account) == [("delete", old.name), ("create", new, "newtag"), removal, ("create", old.name, "oldtag")]
+    assert changes(account) == [
+        ("delete", old.name),
+        ("create", new, "newtag"),
+        removal,
+        ("create", old.name, "oldtag"),
+    ]
     restored = account.stacks[old.name]
     assert (restored.image_tag, restored.ami, restored.status) == ("oldtag", "ami-old", "CREATE_COMPLETE")
-    assert restored.definition == pin_ami(deployed_with, "eu-central-1", "ami-old")  # the recorded definition, AMI pinned
+    assert restored.definition == pin_ami(
+        deployed_with, "eu-central-1", "ami-old"
+    )  # the recorded definition, AMI pinned
     assert pinned_ami(restored.definition) == "ami-old" and PINNED_IMAGE in dump(restored.definition)
     assert history.read(target.state_dir, "staging")[-1]["result"] == "restored"
 
@@ -88,7 +96,10 @@ def test_a_failed_create_restores_the_previous_version_exactly(target, mode):
 def test_without_a_previous_version_a_failure_says_so(target):
     account = FakeAccount(account_id=target.settings.account_id)
     deployer = FakeDeployer(account)
-    deployer.create = lambda *args, create=deployer.create: (deployer.failing.setdefault(args[1], "stack"), create(*args))
+    deployer.create = lambda *args, create=deployer.create: (
+        deployer.failing.setdefault(args[1], "stack"),
+        create(*args),
+    )
     with pytest.raises(GheBackupError, match="no previous version to restore") as excinfo:
         deploy(target, account, deployer)
     assert excinfo.value.exit_code == ExitCode.FAILED
@@ -97,8 +108,10 @@ def test_without_a_previous_version_a_failure_says_so(target):
 
 
 def test_the_deadline_stops_the_wait_and_restores_nothing(target):
-    target = dataclasses.replace(target, account=dataclasses.replace(
-        target.account, settings=dataclasses.replace(target.settings, deploy_timeout=60)))
+    target = dataclasses.replace(
+        target,
+        account=dataclasses.replace(target.account, settings=dataclasses.replace(target.settings, deploy_timeout=60)),
+    )
     account = FakeAccount(account_id=target.settings.account_id)
     account.add("ghe-backup-oldd261101000000", "oldd261101000000")
     deployer = FakeDeployer(account)
@@ -133,8 +146,10 @@ def test_an_agent_of_another_account_changes_nothing(target):
 
 
 def test_a_refused_approval_changes_nothing(target):
-    target = dataclasses.replace(target, account=dataclasses.replace(
-        target.account, settings=dataclasses.replace(target.settings, approval=True)))
+    target = dataclasses.replace(
+        target,
+        account=dataclasses.replace(target.account, settings=dataclasses.replace(target.settings, approval=True)),
+    )
     account = FakeAccount(account_id=target.settings.account_id)
     account.add("ghe-backup-oldd261101000000", "oldd261101000000")
     asked = []

@@ -11,7 +11,7 @@ from ghe_backup.delivery.deploy.versions import stack_version
 from ghe_backup.delivery.deploy.wait import DeadlineExceeded, StackFailed, failure_reason, outcome, wait_for_stack
 from ghe_backup.plumbing.cloudformation import VERSION_PATTERN, Observation, StackEvent, TransientError, version_of
 
-NOW = dt.datetime(2026, 11, 27, 8, 30, 5, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 27, 8, 30, 5, tzinfo=dt.UTC)
 
 
 def test_versions_are_valid_unique_and_name_the_tag():
@@ -23,21 +23,33 @@ def test_versions_are_valid_unique_and_name_the_tag():
     assert version_of("ghe-backup", "ghe-backup-data-1") is None
 
 
-@pytest.mark.parametrize("status,goal,expected", [
-    ("CREATE_COMPLETE", "create", "done"), ("CREATE_IN_PROGRESS", "create", "waiting"),
-    ("CREATE_FAILED", "create", "failed"), ("ROLLBACK_IN_PROGRESS", "create", "failed"),
-    ("ROLLBACK_COMPLETE", "create", "failed"), ("DELETE_COMPLETE", "create", "failed"), (None, "create", "failed"),
-    ("DELETE_IN_PROGRESS", "delete", "waiting"), ("DELETE_FAILED", "delete", "failed"), (None, "delete", "done"),
-    ("CREATE_IN_PROGRESS", "settle", "waiting"), ("ROLLBACK_COMPLETE", "settle", "done"),
-])
+@pytest.mark.parametrize(
+    "status,goal,expected",
+    [
+        ("CREATE_COMPLETE", "create", "done"),
+        ("CREATE_IN_PROGRESS", "create", "waiting"),
+        ("CREATE_FAILED", "create", "failed"),
+        ("ROLLBACK_IN_PROGRESS", "create", "failed"),
+        ("ROLLBACK_COMPLETE", "create", "failed"),
+        ("DELETE_COMPLETE", "create", "failed"),
+        (None, "create", "failed"),
+        ("DELETE_IN_PROGRESS", "delete", "waiting"),
+        ("DELETE_FAILED", "delete", "failed"),
+        (None, "delete", "done"),
+        ("CREATE_IN_PROGRESS", "settle", "waiting"),
+        ("ROLLBACK_COMPLETE", "settle", "done"),
+    ],
+)
 def test_outcomes(status, goal, expected):
     assert outcome(status, goal) == expected
 
 
 def test_the_reason_is_the_first_failure_not_the_rollback():
-    events = [StackEvent("3", "t3", "ghe-backup-x", "ROLLBACK_IN_PROGRESS", "The following resource(s) failed: AppServer"),
-              StackEvent("2", "t2", "AppServer", "CREATE_FAILED", "Role app-ghe-backup not found"),
-              StackEvent("1", "t1", "ghe-backup-x", "CREATE_IN_PROGRESS", "User Initiated")]
+    events = [
+        StackEvent("3", "t3", "ghe-backup-x", "ROLLBACK_IN_PROGRESS", "The following resource(s) failed: AppServer"),
+        StackEvent("2", "t2", "AppServer", "CREATE_FAILED", "Role app-ghe-backup not found"),
+        StackEvent("1", "t1", "ghe-backup-x", "CREATE_IN_PROGRESS", "User Initiated"),
+    ]
     assert failure_reason(events) == "AppServer: Role app-ghe-backup not found"
 
 
@@ -57,17 +69,27 @@ class Script:
 
 def wait(reader, goal="create", seconds=5.0):
     lines = []
-    seen = wait_for_stack(reader, "ghe-backup-v1", goal=goal, deadline=time.monotonic() + seconds, max_interval=0.05, report=lines.append)
+    seen = wait_for_stack(
+        reader, "ghe-backup-v1", goal=goal, deadline=time.monotonic() + seconds, max_interval=0.05, report=lines.append
+    )
     return seen, lines
 
 
 def test_waits_through_transient_faults_and_reports_changes_and_events():
     event = StackEvent("e1", "2026-11-27T08:30:05", "AppServer", "CREATE_COMPLETE")
-    reader = Script(Observation("CREATE_IN_PROGRESS"), TransientError("503"), Observation("CREATE_IN_PROGRESS"),
-                    Observation("CREATE_COMPLETE", events=(event,)))
+    reader = Script(
+        Observation("CREATE_IN_PROGRESS"),
+        TransientError("503"),
+        Observation("CREATE_IN_PROGRESS"),
+        Observation("CREATE_COMPLETE", events=(event,)),
+    )
     seen, lines = wait(reader)
     assert seen.status == "CREATE_COMPLETE"
-    assert lines == ["ghe-backup-v1: CREATE_IN_PROGRESS", "ghe-backup-v1: CREATE_COMPLETE", "  08:30:05 AppServer CREATE_COMPLETE"]
+    assert lines == [
+        "ghe-backup-v1: CREATE_IN_PROGRESS",
+        "ghe-backup-v1: CREATE_COMPLETE",
+        "  08:30:05 AppServer CREATE_COMPLETE",
+    ]
 
 
 def test_a_terminal_failure_stops_at_once_with_the_reason():
@@ -113,8 +135,17 @@ class SlowReader:
 
 
 def fake_wait(reader, fake, *, deadline=600.0, max_interval=2.0):
-    return wait_for_stack(reader, "ghe-backup-v1", goal="create", deadline=fake.now + deadline, max_interval=max_interval,
-                          report=lambda line: None, events_every=1000, clock=fake.clock, sleep=fake.sleep)
+    return wait_for_stack(
+        reader,
+        "ghe-backup-v1",
+        goal="create",
+        deadline=fake.now + deadline,
+        max_interval=max_interval,
+        report=lambda line: None,
+        events_every=1000,
+        clock=fake.clock,
+        sleep=fake.sleep,
+    )
 
 
 def test_polls_at_a_fixed_rate_sleeping_only_what_the_read_left_of_the_interval():
@@ -123,7 +154,7 @@ def test_polls_at_a_fixed_rate_sleeping_only_what_the_read_left_of_the_interval(
     fake_wait(reader, fake)
     # backoff 0.25, 0.5, 1, 2 (cap), 2, ...: each minus the 0.5 s the read took, never negative
     assert fake.sleeps == [0.0, 0.0, 0.5, 1.5, 1.5, 1.5, 1.5, 1.5]
-    steady = [b - a for a, b in zip(reader.starts[3:], reader.starts[4:9])]
+    steady = [b - a for a, b in zip(reader.starts[3:8], reader.starts[4:9], strict=True)]
     assert steady == [2.0] * 5  # start to start
 
 

@@ -23,9 +23,8 @@ from ghe_backup.delivery.image.context import context_archive
 from ghe_backup.delivery.image.records import image_records
 from ghe_backup.delivery.target import BuildSite
 from ghe_backup.edge.settings import pip_cert
-from ghe_backup.errors import ExitCode, StageFailed, UsageError, Unreachable
+from ghe_backup.errors import ExitCode, StageFailed, Unreachable, UsageError
 from ghe_backup.plumbing import engine as docker_engine
-
 from support.context_repo import commit_all, make_repo, sandbox_site
 
 REPO = Path(__file__).resolve().parents[3]
@@ -95,7 +94,8 @@ def test_an_unreachable_engine_is_exit_3(tmp_path, monkeypatch):
 @pytest.mark.integration
 class TestOnTheEngine:
     @pytest.fixture(scope="class")
-    def built(self, sandbox_engine_registry, tmp_path_factory):
+    @classmethod
+    def built(cls, sandbox_engine_registry, tmp_path_factory):
         root = make_repo(tmp_path_factory.mktemp("image"))
         site = sandbox_site(root, sandbox_engine_registry)
         return root, site, build_image(site)
@@ -103,7 +103,9 @@ class TestOnTheEngine:
     def test_builds_smoke_tests_and_records_the_image(self, built):
         root, site, result = built
         assert result.smoke == f"ghe-backup {__version__}"
-        assert result.tag.startswith(subprocess.check_output(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, text=True).strip())
+        assert result.tag.startswith(
+            subprocess.check_output(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, text=True).strip()
+        )
         assert image_records(root / ".state")[result.tag].id == result.id
         assert result.app_size is not None and 0 < result.app_size <= 40_000_000
 
@@ -144,26 +146,37 @@ class TestOnTheEngine:
         assert changed.rebuilt_steps == 1, "only the COPY of ghe_backup may run"
         commit_all(root, "one line")
         committed = build_image(site)
-        assert committed.tag != changed.tag and committed.rebuilt_steps == 2  # new revision: LABEL and the COPY after it
+        assert (
+            committed.tag != changed.tag and committed.rebuilt_steps == 2
+        )  # new revision: LABEL and the COPY after it
 
     def test_a_failing_step_is_named(self, built, tmp_path):
         root = make_repo(tmp_path / "repo")
         dockerfile = root / "Dockerfile"
-        dockerfile.write_text(dockerfile.read_text().replace("# Our program last", "RUN echo about to fail && false\n# Our program last"))
+        dockerfile.write_text(
+            dockerfile.read_text().replace("# Our program last", "RUN echo about to fail && false\n# Our program last")
+        )
         with pytest.raises(StageFailed) as err:
             build_image(dataclasses.replace(built[1], root=root))
         assert err.value.exit_code == ExitCode.FAILED
-        assert "RUN echo about to fail && false: The command '/bin/sh -c echo about to fail && false' returned a non-zero code: 1" in str(err.value)
+        assert (
+            "RUN echo about to fail && false: The command '/bin/sh -c echo about to fail && false' returned a non-zero code: 1"
+            in str(err.value)
+        )
         assert "last output: about to fail" in str(err.value)
 
     def test_a_dockerfile_syntax_error_is_reported(self, built, tmp_path):
         root = make_repo(tmp_path / "repo")
         (root / "Dockerfile").write_text("FROM scratch\nFROBNICATE now\n")
-        with pytest.raises(StageFailed, match="Dockerfile error: dockerfile parse error line 2: unknown instruction: FROBNICATE"):
+        with pytest.raises(
+            StageFailed, match="Dockerfile error: dockerfile parse error line 2: unknown instruction: FROBNICATE"
+        ):
             build_image(dataclasses.replace(built[1], root=root))
 
     def test_an_image_whose_entrypoint_fails_fails_the_smoke_test(self, built, tmp_path):
         root = make_repo(tmp_path / "repo")
         (root / "ghe_backup" / "__main__.py").write_text("import sys\nsys.exit('broken on purpose')\n")
-        with pytest.raises(StageFailed, match=r"smoke test of ghe-backup:\S+ failed: '--version' exited 1: broken on purpose"):
+        with pytest.raises(
+            StageFailed, match=r"smoke test of ghe-backup:\S+ failed: '--version' exited 1: broken on purpose"
+        ):
             build_image(dataclasses.replace(built[1], root=root))

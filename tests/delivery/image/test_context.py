@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from ghe_backup.delivery.image.context import (
-    CONTEXT_EXCLUDES, CONTEXT_PATHS, FIXED_MTIME, SHORT_SHA, content_tag, context_archive, context_files,
+    CONTEXT_EXCLUDES,
+    CONTEXT_PATHS,
+    FIXED_MTIME,
+    SHORT_SHA,
+    content_tag,
+    context_archive,
+    context_files,
 )
 
 REPO = Path(__file__).resolve().parents[3]
@@ -99,7 +105,11 @@ def test_the_archive_holds_exactly_the_context_with_fixed_metadata(repo):
 
 
 def test_dockerignore_mirrors_the_context_list():
-    lines = [l.strip() for l in (REPO / ".dockerignore").read_text().splitlines() if l.strip() and not l.startswith("#")]
+    lines = [
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert lines[0] == "*"
-    assert {l[1:].rstrip("/") for l in lines if l.startswith("!")} == set(CONTEXT_PATHS)
-    assert {l.rstrip("/") for l in lines if l.startswith("ghe_backup/")} == set(CONTEXT_EXCLUDES)
+    assert {line[1:].rstrip("/") for line in lines if line.startswith("!")} == set(CONTEXT_PATHS)
+    assert {line.rstrip("/") for line in lines if line.startswith("ghe_backup/")} == set(CONTEXT_EXCLUDES)

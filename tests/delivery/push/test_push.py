@@ -6,7 +6,6 @@ import base64
 import json
 import uuid
 import warnings
-from pathlib import Path
 
 import pytest
 
@@ -16,14 +15,21 @@ from ghe_backup.delivery.push.records import PushResult, pushed_image, record_pu
 from ghe_backup.errors import ExitCode, StageFailed, Unreachable
 from ghe_backup.sandbox import registry as registry_component
 from ghe_backup.sandbox.processes import stop_process
-
 from support.context_repo import make_repo, registry_targets, sandbox_site
 
 
 def result(account: str, registry: str, digest: str) -> PushResult:
     return PushResult(
-        account=account, registry=registry, repository=f"{registry}/ghe-backup", tag="abc", digest=digest,
-        image_id="sha256:1", uploaded_bytes=0, skipped=True, sandbox=registry.startswith("127."), seconds=0.1,
+        account=account,
+        registry=registry,
+        repository=f"{registry}/ghe-backup",
+        tag="abc",
+        digest=digest,
+        image_id="sha256:1",
+        uploaded_bytes=0,
+        skipped=True,
+        sandbox=registry.startswith("127."),
+        seconds=0.1,
     )
 
 
@@ -50,7 +56,9 @@ def registries(tmp_path_factory):
     try:
         yield {
             "open": registry_component.serve(state_dir, "open", registry_component.free_port(5600)),
-            "locked": registry_component.serve(state_dir, "locked", registry_component.free_port(5700), htpasswd=htpasswd),
+            "locked": registry_component.serve(
+                state_dir, "locked", registry_component.free_port(5700), htpasswd=htpasswd
+            ),
         }
     finally:
         for name in ("open", "locked"):
@@ -60,7 +68,8 @@ def registries(tmp_path_factory):
 @pytest.mark.integration
 class TestAgainstRegistries:
     @pytest.fixture(scope="class")
-    def repo(self, sandbox_engine_registry, tmp_path_factory):
+    @classmethod
+    def repo(cls, sandbox_engine_registry, tmp_path_factory):
         root = make_repo(tmp_path_factory.mktemp("push"))
         site = sandbox_site(root, sandbox_engine_registry)
         build_image(site)

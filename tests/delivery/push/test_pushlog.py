@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ghe_backup.delivery.push.pushlog import PushLog
-from ghe_backup.errors import ExitCode, StageFailed, Unreachable
+from ghe_backup.errors import StageFailed, Unreachable
 
 
 def push_records(layer_bytes: int) -> list[dict]:
@@ -13,7 +13,11 @@ def push_records(layer_bytes: int) -> list[dict]:
         {"status": "The push refers to repository [127.0.0.1:5000/ghe-backup]"},
         {"status": "Preparing", "progressDetail": {}, "id": "aaaaaaaaaaaa"},
         {"status": "Preparing", "progressDetail": {}, "id": "bbbbbbbbbbbb"},
-        {"status": "Pushing", "progressDetail": {"current": layer_bytes // 2, "total": layer_bytes}, "id": "aaaaaaaaaaaa"},
+        {
+            "status": "Pushing",
+            "progressDetail": {"current": layer_bytes // 2, "total": layer_bytes},
+            "id": "aaaaaaaaaaaa",
+        },
         {"status": "Layer already exists", "progressDetail": {}, "id": "bbbbbbbbbbbb"},
         {"status": "Pushing", "progressDetail": {"current": layer_bytes, "total": layer_bytes}, "id": "aaaaaaaaaaaa"},
         {"status": "Pushed", "progressDetail": {}, "id": "aaaaaaaaaaaa"},
@@ -41,7 +45,12 @@ def test_a_push_stream_without_a_digest_fails():
 @pytest.mark.parametrize(
     ("message", "error", "code", "fragment"),
     [
-        ('Get "http://127.0.0.1:5999/v2/": dial tcp 127.0.0.1:5999: connect: connection refused', Unreachable, 3, "not reachable"),
+        (
+            'Get "http://127.0.0.1:5999/v2/": dial tcp 127.0.0.1:5999: connect: connection refused',
+            Unreachable,
+            3,
+            "not reachable",
+        ),
         ("unauthorized: authentication required", StageFailed, 1, "refused the credentials"),
         ("denied: requested access to the resource is denied", StageFailed, 1, "refused the credentials"),
         ("write /data/docker/registry/v2/blobs/x: no space left on device", StageFailed, 1, "out of disk space"),

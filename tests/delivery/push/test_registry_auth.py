@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pytest
 
 from ghe_backup.delivery.push.registry_auth import ecr_registry, registry_auth
 from ghe_backup.errors import ConfigError, StageFailed
-
 from support.targets import make_target
 
 
@@ -42,7 +40,11 @@ def test_other_registries_use_the_docker_config():
 def aws(monkeypatch):
     from moto import mock_aws
 
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "eu-central-1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-central-1",
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     with mock_aws():
@@ -69,5 +71,7 @@ def test_missing_aws_credentials_fail_the_push(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(StageFailed, match="no AWS credentials to log in to ECR for account prod"):
         registry_auth(make_target("prod", settings={"deploy_role": None}))
-    with pytest.raises(ConfigError, match="prod: no AWS credentials to assume arn:aws:iam::123456789012:role/ghe-backup-deployer"):
+    with pytest.raises(
+        ConfigError, match="prod: no AWS credentials to assume arn:aws:iam::123456789012:role/ghe-backup-deployer"
+    ):
         registry_auth(prod())

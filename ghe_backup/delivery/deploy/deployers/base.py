@@ -6,7 +6,8 @@ A deployer is the only thing that changes stacks: ``check`` (may we act here?), 
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from ghe_backup.errors import StageFailed
 

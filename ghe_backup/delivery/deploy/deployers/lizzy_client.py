@@ -80,8 +80,13 @@ class LizzyClient:
         return [self._stack(s) for s in self._request("GET", "/api/stacks")]
 
     def create_stack(self, senza_yaml: str, version: str, parameters: list[str]) -> Stack:
-        body = {"senza_yaml": senza_yaml, "stack_version": version, "parameters": parameters,
-                "keep_stacks": 0, "new_traffic": 100}
+        body = {
+            "senza_yaml": senza_yaml,
+            "stack_version": version,
+            "parameters": parameters,
+            "keep_stacks": 0,
+            "new_traffic": 100,
+        }
         return self._stack(self._request("POST", "/api/stacks", body, retry_statuses=CREATE_RETRY_STATUSES))
 
     def delete_stack(self, name: str, version: str) -> None:
@@ -91,19 +96,31 @@ class LizzyClient:
 
     @staticmethod
     def _stack(data: dict[str, Any]) -> Stack:
-        return Stack(name=data.get("stack_name", ""), version=str(data.get("version", "")), status=data.get("status", ""))
+        return Stack(
+            name=data.get("stack_name", ""), version=str(data.get("version", "")), status=data.get("status", "")
+        )
 
-    def _request(self, method: str, path: str, body: Any = None, *, missing_ok: bool = False,
-                 retry_statuses: set[int] = RETRY_STATUSES) -> Any:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        missing_ok: bool = False,
+        retry_statuses: set[int] = RETRY_STATUSES,
+    ) -> Any:
         retrying = Retrying(
-            wait=wait_exponential(multiplier=0.5, max=self.max_wait), stop=stop_after_attempt(self.attempts),
+            wait=wait_exponential(multiplier=0.5, max=self.max_wait),
+            stop=stop_after_attempt(self.attempts),
             retry=retry_if_exception(lambda e: isinstance(e, _Retry)),
         )
         try:
             return retrying(self._once, method, path, body, missing_ok, retry_statuses)
         except RetryError as err:
             cause = redact_text(str(err.last_attempt.exception()), [self._token])
-            raise Unreachable(f"Lizzy at {self.url} unreachable: {cause}", hint=f"tried {self.attempts} times") from None
+            raise Unreachable(
+                f"Lizzy at {self.url} unreachable: {cause}", hint=f"tried {self.attempts} times"
+            ) from None
 
     def _once(self, method: str, path: str, body: Any, missing_ok: bool, retry_statuses: set[int]) -> Any:
         data = json.dumps(body).encode() if body is not None else None
@@ -121,8 +138,10 @@ class LizzyClient:
             if err.code == 404 and missing_ok:
                 return None
             if err.code in (401, 403):
-                raise LizzyRefused(f"Lizzy at {self.url} refused the token ({err.code}): {detail}",
-                                   hint="check the token and that its user may deploy here") from None
+                raise LizzyRefused(
+                    f"Lizzy at {self.url} refused the token ({err.code}): {detail}",
+                    hint="check the token and that its user may deploy here",
+                ) from None
             if err.code in retry_statuses and title != SENZA_FAILED:
                 raise _Retry(f"{err.code} {detail[:200]}") from None
             raise LizzyProblem(err.code, detail) from None

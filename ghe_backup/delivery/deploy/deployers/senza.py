@@ -36,4 +36,10 @@ class SenzaDeployer:
             run_senza("create", args, env=self.access.environment(), secrets=self.secrets, log=log)
 
     def delete(self, base: str, version: str, log: Log) -> None:
-        run_senza("delete", ["--region", self.region, base, version], env=self.access.environment(), secrets=self.secrets, log=log)
+        run_senza(
+            "delete",
+            ["--region", self.region, base, version],
+            env=self.access.environment(),
+            secrets=self.secrets,
+            log=log,
+        )

@@ -11,8 +11,8 @@ import os
 import re
 import shutil
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from ghe_backup.delivery.deploy.deployers.base import DeployerError
 from ghe_backup.errors import ConfigError
@@ -24,7 +24,9 @@ _NOISE = re.compile(
     r"The above exception was the direct cause|Generating Cloud Formation template|Creating Cloud Formation stack|"
     r"Deleting Cloud Formation stack|\^+$|~+$|Unknown Error|Please create an issue|.*format_exception\(\) got an unexpected)"
 )
-_EXCEPTION = re.compile(r"^(?:[a-zA-Z_][\w.]*\.)?([A-Z]\w*(?:Error|Exception|Failure)|NoSuchEntity\w*|ValidationError)\b:?\s*(.*)")
+_EXCEPTION = re.compile(
+    r"^(?:[a-zA-Z_][\w.]*\.)?([A-Z]\w*(?:Error|Exception|Failure)|NoSuchEntity\w*|ValidationError)\b:?\s*(.*)"
+)
 _ERROR_WORD = re.compile(r"\b(error|failed|denied|not found|does not exist|invalid|no taupage ami)\b", re.I)
 TIMEOUT = 900.0
 
@@ -75,8 +77,14 @@ def run_senza(
     """Run ``senza ACTION ARGS`` with exactly ``env``'s AWS settings; its output, or SenzaError."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     try:
-        result = run([senza_command(), action, *args], what=f"senza {action}", env={**base, **env},
-                     secrets=secrets, echo=log, timeout=timeout)
+        result = run(
+            [senza_command(), action, *args],
+            what=f"senza {action}",
+            env={**base, **env},
+            secrets=secrets,
+            echo=log,
+            timeout=timeout,
+        )
     except CommandTimedOut:
         raise SenzaError(action, None, f"no answer within {timeout:.0f}s") from None
     except CommandFailed as err:
