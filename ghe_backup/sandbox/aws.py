@@ -24,11 +24,10 @@ from typing import Any
 
 from ghe_backup.errors import ConfigError, Unreachable
 from ghe_backup.sandbox.processes import log_file, port_open, recorded_pid, start_process, stop_process, wait_until
-from ghe_backup.sandbox.state import SANDBOX_CREDENTIALS, SandboxState
+from ghe_backup.sandbox.state import SANDBOX_CREDENTIALS, SandboxState, port_base
 
 NAME = "aws"
 HOST = "127.0.0.1"
-PORT = 5501
 SEED_ROLE = "sandbox-seeder"
 APP_NAME = "app-ghe-backup"
 VOLUME_NAME = "ghe-backup-data"
@@ -38,8 +37,12 @@ STAGED_DAYS = 30
 AMI_PREFIX = "Taupage-AMI-"
 
 
+def port() -> int:
+    return port_base() + 1
+
+
 def endpoint() -> str:
-    return f"http://{HOST}:{PORT}"
+    return f"http://{HOST}:{port()}"
 
 
 def start(state: Any) -> None:
@@ -49,12 +52,12 @@ def start(state: Any) -> None:
         env = {**_clean_env(), "MOTO_AMIS_PATH": str(catalogue)}
         moto = Path(sys.executable).with_name("moto_server")
         argv = (
-            [str(moto), "-H", HOST, "-p", str(PORT)]
+            [str(moto), "-H", HOST, "-p", str(port())]
             if moto.exists()
-            else [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(PORT)]
+            else [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port())]
         )
         start_process(state.dir, NAME, argv, env=env)
-        wait_until(lambda: port_open(HOST, PORT), "moto server", 30, log_file(state.dir, NAME))
+        wait_until(lambda: port_open(HOST, port()), "moto server", 30, log_file(state.dir, NAME))
     state.endpoints["aws_endpoint"] = endpoint()
     state.endpoints["aws_accounts"] = {name: seed_account(settings) for name, settings in accounts.items()}
 
@@ -66,7 +69,7 @@ def stop(state: Any) -> None:
 
 
 def is_up(state: Any) -> bool:
-    return recorded_pid(state.dir, NAME) is not None and port_open(HOST, PORT)
+    return recorded_pid(state.dir, NAME) is not None and port_open(HOST, port())
 
 
 def _accounts(root: Path) -> dict[str, Any]:

@@ -20,9 +20,9 @@ from ghe_backup.errors import GheBackupError, StageFailed
 from ghe_backup.plumbing.command import run
 from ghe_backup.sandbox import aws, tokeninfo
 from ghe_backup.sandbox.processes import log_file, port_open, recorded_pid, start_process, stop_process, wait_until
+from ghe_backup.sandbox.state import port_base
 
 HOST = "127.0.0.1"
-FIRST_PORT = 5510
 AGENT_ROLE = "lizzy-agent"
 VENV_TIMEOUT = 900.0
 REQUIREMENTS = Path(__file__).with_name("lizzy-requirements.txt")
@@ -39,7 +39,7 @@ def venv_dir(state: Any) -> Path:
 
 
 def ports(state: Any) -> dict[str, int]:
-    return {name: FIRST_PORT + i for i, name in enumerate(sorted(aws._accounts(state.root)))}
+    return {name: port_base() + 10 + i for i, name in enumerate(sorted(aws._accounts(state.root)))}
 
 
 def start(state: Any) -> None:
@@ -123,8 +123,8 @@ def agent_env(state: Any, settings: Any, port: int) -> dict[str, str]:
         "LIZZY_PORT": str(port),
         "LOG_LEVEL": "INFO",
         "DEPLOYER_SCOPE": tokeninfo.DEPLOYER_SCOPE,
-        "TOKEN_URL": f"http://{tokeninfo.HOST}:{tokeninfo.PORT}/oauth2/access_token",
-        "TOKENINFO_URL": f"http://{tokeninfo.HOST}:{tokeninfo.PORT}{tokeninfo.PATH}",
+        "TOKEN_URL": f"http://{tokeninfo.HOST}:{tokeninfo.port()}/oauth2/access_token",
+        "TOKENINFO_URL": f"http://{tokeninfo.HOST}:{tokeninfo.port()}{tokeninfo.PATH}",
         # environmental parses lists as Python literals
         "ALLOWED_USERS": repr([tokeninfo.DEPLOYER_UID]),
         "REGION": settings.region,

@@ -18,10 +18,10 @@ import yaml
 
 from ghe_backup.sandbox import debian
 from ghe_backup.sandbox.processes import log_file, port_open, recorded_pid, start_process, stop_process, wait_until
+from ghe_backup.sandbox.state import port_base
 
 NAME = "registry"
 HOST = "127.0.0.1"
-PREFERRED_PORT = 5000
 
 
 def registry_config(storage: Path, port: int, htpasswd: Path | None = None) -> dict[str, Any]:
@@ -73,7 +73,7 @@ def start(state: Any) -> None:
     recorded = state.endpoints.get("registry")
     if recorded and recorded_pid(state.dir, NAME) and answers(recorded):
         return
-    port = int(recorded.rsplit(":", 1)[1]) if recorded else PREFERRED_PORT
+    port = int(recorded.rsplit(":", 1)[1]) if recorded else port_base() - 500
     state.endpoints["registry"] = serve(state.dir, NAME, free_port(port))
 
 

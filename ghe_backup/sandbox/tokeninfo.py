@@ -26,15 +26,19 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from ghe_backup.sandbox.processes import log_file, port_open, recorded_pid, start_process, stop_process, wait_until
+from ghe_backup.sandbox.state import port_base
 
 NAME = "tokeninfo"
 HOST = "127.0.0.1"
-PORT = 5502
 TOKEN_ENV = "GHE_SANDBOX_LIZZY_TOKEN"
 DEPLOYER_SCOPE = "deployer"
 DEPLOYER_UID = "ghe-backup-deployer"
 OTHER_UID = "someone-else"
 PATH = "/oauth2/tokeninfo"
+
+
+def port() -> int:
+    return port_base() + 2
 
 
 def token_dir(state: Any) -> Path:
@@ -44,10 +48,10 @@ def token_dir(state: Any) -> Path:
 def start(state: Any) -> None:
     tokens = _ensure_tokens(token_dir(state))
     if not is_up(state):
-        argv = [sys.executable, "-m", "ghe_backup.sandbox.tokeninfo", "--port", str(PORT), "--tokens", str(tokens)]
+        argv = [sys.executable, "-m", "ghe_backup.sandbox.tokeninfo", "--port", str(port()), "--tokens", str(tokens)]
         start_process(state.dir, NAME, argv, cwd=state.root)
-        wait_until(lambda: port_open(HOST, PORT), "token-info endpoint", 15, log_file(state.dir, NAME))
-    state.endpoints["tokeninfo"] = f"http://{HOST}:{PORT}{PATH}"
+        wait_until(lambda: port_open(HOST, port()), "token-info endpoint", 15, log_file(state.dir, NAME))
+    state.endpoints["tokeninfo"] = f"http://{HOST}:{port()}{PATH}"
     state.endpoints["token_env"] = TOKEN_ENV
     state.endpoints["token_file"] = str(token_dir(state) / "token")
 
@@ -59,7 +63,7 @@ def stop(state: Any) -> None:
 
 
 def is_up(state: Any) -> bool:
-    return recorded_pid(state.dir, NAME) is not None and port_open(HOST, PORT)
+    return recorded_pid(state.dir, NAME) is not None and port_open(HOST, port())
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -128,7 +132,7 @@ def make_handler(grants: dict[str, dict[str, Any]]) -> type[BaseHTTPRequestHandl
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="sandbox OAuth2 token-info endpoint")
-    parser.add_argument("--port", type=int, default=PORT)
+    parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--tokens", type=Path, required=True)
     args = parser.parse_args(argv)
     grants = json.loads(args.tokens.read_text())
