@@ -14,6 +14,8 @@ class ExitCode(IntEnum):
     FAILED = 1  # a stage, a build, a push or a deployment failed
     BAD_INPUT = 2  # bad flags, bad config, refused before anything changed
     UNREACHABLE = 3  # infrastructure (engine, registry, agent, AWS) could not be reached
+    LOCKED = 4  # the account's deploy lock is held by someone else: nothing changed, try again later
+    INTERRUPTED = 130  # SIGINT/SIGTERM (128 + 2, as shells report it); the message says what runs now
 
 
 class GheBackupError(Exception):
@@ -50,3 +52,9 @@ class Unreachable(GheBackupError):
     """An engine, registry, agent or AWS endpoint could not be reached."""
 
     exit_code = ExitCode.UNREACHABLE
+
+
+class Locked(GheBackupError):
+    """The account's deploy lock is held (or stale): nothing was changed."""
+
+    exit_code = ExitCode.LOCKED

@@ -79,6 +79,20 @@ class TokenSource:
 
 
 @dataclass(frozen=True)
+class Actor:
+    """Who runs this: recorded with the deploy lock, the history and the stack's tags."""
+
+    user: str
+    host: str
+    pid: int
+    ci_url: str | None = None  # the CI job, when a CI says it
+
+    def describe(self) -> str:
+        where = f"{self.user} on {self.host} (pid {self.pid}"
+        return where + (f", {self.ci_url})" if self.ci_url else ")")
+
+
+@dataclass(frozen=True)
 class Target:
     """One account and every endpoint a stage needs to act on it."""
 

@@ -97,6 +97,46 @@ def pip_cert(config: Any, system_bundle: Path = SYSTEM_CA_BUNDLE) -> Path | None
     return system_bundle if system_bundle.is_file() else None
 
 
+#: Who runs a deploy, from the CI's own variables first (CI runners' $USER says nothing).
+USER_VARIABLES = (
+    "GHE_BACKUP_USER",
+    "GITHUB_ACTOR",
+    "BUILD_USER_ID",
+    "GITLAB_USER_LOGIN",
+    "BUILDKITE_BUILD_CREATOR",
+    "USER",
+)
+
+
+def ci_job_url(env: Any = None) -> str | None:
+    """The CI job's URL when a CI says it (GitHub Actions, Jenkins, GitLab, Buildkite)."""
+    env = os.environ if env is None else env
+    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
+        server = env.get("GITHUB_SERVER_URL", "https://github.com")
+        return f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+    for name in ("BUILD_URL", "CI_JOB_URL", "BUILDKITE_BUILD_URL"):
+        if env.get(name):
+            return env[name]
+    return None
+
+
+def actor(env: Any = None) -> Any:
+    """The ``Actor`` of this run: user, host, pid and the CI job."""
+    import getpass
+    import socket
+
+    from ghe_backup.delivery.target import Actor
+
+    env = os.environ if env is None else env
+    user = next((env[name] for name in USER_VARIABLES if env.get(name)), None)
+    if not user:
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = "unknown"
+    return Actor(user=user, host=socket.gethostname(), pid=os.getpid(), ci_url=ci_job_url(env))
+
+
 def debug_wanted() -> bool:
     """``GHE_BACKUP_DEBUG`` or ``INVOKE_DEBUG`` set to a yes value (a bad value is not debug)."""
     for name in ("GHE_BACKUP_DEBUG", "INVOKE_DEBUG"):

@@ -9,7 +9,7 @@ changes go through a deployer (Lizzy or senza). Transient faults of a stack read
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -41,6 +41,7 @@ class StackInfo:
     ami: str | None
     instance_type: str | None
     created: str
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,7 @@ class CloudFormationAccount:
                     ami=config.get("ImageId"),
                     instance_type=config.get("InstanceType"),
                     created=s["CreationTime"].isoformat(timespec="seconds"),
+                    tags={t["Key"]: t["Value"] for t in s.get("Tags", [])},
                 )
             )
         return infos

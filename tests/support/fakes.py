@@ -1,13 +1,14 @@
 """Test helper: an account and a deployer in memory, for the deploy steps' unit tests.
 
 ``FakeAccount`` answers what ``plumbing.cloudformation.CloudFormationAccount`` answers;
-``FakeDeployer`` changes its stacks the way Lizzy or senza would. Every change is recorded in
-``account.calls`` in order, and the deployer refuses to create a stack while another one
-holds the data volume, as the instance could not attach it.
+``FakeDeployer`` changes its stacks the way Lizzy or senza would; ``FakeStore`` is the account's
+state table. Every change is recorded in ``account.calls`` in order, and the deployer refuses to
+create a stack while another one holds the data volume, as the instance could not attach it.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 from dataclasses import dataclass, field
 
@@ -31,6 +32,7 @@ class FakeStack:
     ami: str | None
     definition: dict | None = None
     created: str = "2026-11-27T10:00:00+00:00"
+    tags: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -42,8 +44,10 @@ class FakeAccount:
     #: Stacks that stay in progress (a create that never ends).
     stuck: set[str] = field(default_factory=set)
 
-    def add(self, name: str, version: str, *, status="CREATE_COMPLETE", image_tag="old", ami="ami-old") -> FakeStack:
-        stack = FakeStack(name, version, status, image_tag, ami)
+    def add(
+        self, name: str, version: str, *, status="CREATE_COMPLETE", image_tag="old", ami="ami-old", tags=None
+    ) -> FakeStack:
+        stack = FakeStack(name, version, status, image_tag, ami, tags=dict(tags or {}))
         self.stacks[name] = stack
         return stack
 
@@ -60,6 +64,7 @@ class FakeAccount:
                 ami=s.ami,
                 instance_type="t3.medium",
                 created=s.created,
+                tags=dict(s.tags),
             )
             for s in self.stacks.values()
             if s.name.startswith(base + "-")
@@ -91,7 +96,10 @@ class FakeDeployer:
     #: Versions whose create fails: "stack" (ends CREATE_FAILED) or "call" (the deployer raises).
     failing: dict[str, str] = field(default_factory=dict)
     refuse: Exception | None = None  # raised by check (a wrong agent)
+    elsewhere: FakeAccount | None = None  # the account it really creates in (the agent of another account)
     secrets: list[str] = field(default_factory=list)
+    #: Called after each create and delete (e.g. to send a signal at that moment).
+    after: dict[str, object] = field(default_factory=dict)
     _clock: itertools.count = field(default_factory=itertools.count)
 
     def check(self, base: str, account_stacks: list[str]) -> None:
@@ -103,33 +111,33 @@ class FakeDeployer:
         definition = yaml.safe_load(definition_yaml)
         name = f"{definition['SenzaInfo']['StackName']}-{version}"
         self.account.calls.append(("create", name, image_tag))
-        holders = [s.name for s in self.account.stacks.values() if s.status != "DELETE_COMPLETE"]
+        home = self.elsewhere or self.account
+        holders = [s.name for s in home.stacks.values() if s.status != "DELETE_COMPLETE"]
         assert not holders, f"create {name} while {holders} may hold the data volume"
         mode = self.failing.get(version)
         if mode == "call":
-            self.account.stacks[name] = FakeStack(name, version, "CREATE_IN_PROGRESS", image_tag, None, definition)
+            home.stacks[name] = FakeStack(name, version, "CREATE_IN_PROGRESS", image_tag, None, definition)
             raise DeployerError(f"senza create failed: boom in {name}", "boom")
-        status = (
-            "CREATE_FAILED"
-            if mode == "stack"
-            else "CREATE_IN_PROGRESS"
-            if name in self.account.stuck
-            else "CREATE_COMPLETE"
-        )
-        self.account.stacks[name] = FakeStack(
-            name,
-            version,
-            status,
-            image_tag,
-            pinned_ami(definition) or self.account.newest["id"],
-            definition,
-            created=f"2026-11-27T10:{next(self._clock):02d}:00+00:00",
-        )
+        if mode == "stack":
+            status = "CREATE_FAILED"
+        else:
+            status = "CREATE_IN_PROGRESS" if name in self.account.stuck else "CREATE_COMPLETE"
+        tags = {k: v for t in definition["SenzaInfo"].get("Tags", []) for k, v in t.items()}
+        ami = pinned_ami(definition) or self.account.newest["id"]
+        created = f"2026-11-27T10:{next(self._clock):02d}:00+00:00"
+        home.stacks[name] = FakeStack(name, version, status, image_tag, ami, definition, created=created, tags=tags)
+        self._after("create")
 
     def delete(self, base: str, version: str, log) -> None:
         name = f"{base}-{version}"
         self.account.calls.append(("delete", name))
-        self.account.stacks.pop(name, None)
+        (self.elsewhere or self.account).stacks.pop(name, None)
+        self._after("delete")
+
+    def _after(self, what: str) -> None:
+        hook = self.after.get(what)
+        if callable(hook):
+            hook()
 
 
 def pinned_ami(definition: dict) -> str | None:
@@ -141,8 +149,40 @@ def pinned_ami(definition: dict) -> str | None:
     return None
 
 
-def connector(account: FakeAccount, deployer: FakeDeployer):
-    return lambda target: Connection(account=account, deployer=deployer)
+@dataclass
+class FakeStore:
+    """The account's state table in memory (what ``plumbing.statestore.StateTable`` offers)."""
+
+    items: dict[tuple[str, str], dict] = field(default_factory=dict)
+
+    def put_new(self, item: dict) -> bool:
+        key = (item["pk"], item["sk"])
+        if key in self.items:
+            return False
+        self.items[key] = copy.deepcopy(item)
+        return True
+
+    def put(self, item: dict) -> None:
+        self.items[(item["pk"], item["sk"])] = copy.deepcopy(item)
+
+    def get(self, pk: str, sk: str) -> dict | None:
+        return copy.deepcopy(self.items.get((pk, sk)))
+
+    def delete(self, pk: str, sk: str, *, only_if: dict | None = None) -> bool:
+        found = self.items.get((pk, sk))
+        if found is None or any(found.get(k) != v for k, v in (only_if or {}).items()):
+            return False
+        del self.items[(pk, sk)]
+        return True
+
+    def query(self, pk: str, *, limit: int | None = None, newest_first: bool = True) -> list[dict]:
+        found = sorted((v for (p, _), v in self.items.items() if p == pk), key=lambda i: i["sk"], reverse=newest_first)
+        return copy.deepcopy(found[:limit] if limit else found)
+
+
+def connector(account: FakeAccount, deployer: FakeDeployer, store: FakeStore | None = None):
+    store = store if store is not None else FakeStore()
+    return lambda target: Connection(account=account, deployer=deployer, store=store)
 
 
 class FakeClock:

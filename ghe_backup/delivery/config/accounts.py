@@ -47,6 +47,10 @@ class AccountSettings:
     deploy_role: str | None = None
     deploy_timeout: int = 1800
     poll_max_interval: float = 10.0
+    #: The account's DynamoDB table for the deploy lock, the history and the backup status.
+    state_table: str = "ghe-backup-state"
+    #: A deploy lock older than this (seconds) is reported as stale (and broken only by --force).
+    lock_ttl: int = 7200
 
     @property
     def repository(self) -> str:

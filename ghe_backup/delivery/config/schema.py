@@ -46,6 +46,8 @@ PIPELINE = _closed(
         "approval": {"type": "boolean"},
         "deploy_timeout": {"type": "integer", "minimum": 10},
         "poll_max_interval": {"type": "number", "minimum": 0.1, "maximum": 60},
+        "state_table": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{3,255}$"},
+        "lock_ttl": {"type": "integer", "minimum": 600, "maximum": 604800},
     }
 )
 
@@ -118,6 +120,7 @@ CONFIG_FILE = _closed({"pipeline": PIPELINE, "senza": SENZA})
 #: What to do about a value that does not match its pattern, by key.
 FIXES = {
     "account_id": 'use the 12-digit AWS account id as a quoted string, e.g. "123456789012"',
+    "state_table": "use a DynamoDB table name (letters, digits, _ . -), e.g. ghe-backup-state",
     "region": "use an AWS region name such as eu-central-1",
     "registry": "use host[:port][/namespace], e.g. 123456789012.dkr.ecr.eu-central-1.amazonaws.com",
     "image": "use a lower-case repository name such as ghe-backup",

@@ -1,27 +1,30 @@
 """The deploy stage: roll the pushed image out to each account through Lizzy or senza.
 
-Per account, the steps of ``steps`` in order: guard -> settle -> plan -> approve -> release the
-data volume (delete the previous stack) -> create and wait -> on failure restore the previous
-version. Every attempt is appended to the history, whatever happens. See docs/deploy.md.
+Per account: take the account's deploy lock -> the steps of ``steps`` (guard, tidy up, plan, stop
+if up to date, approve, release the data volume, create, restore on failure) -> release the lock.
+Every attempt is written to the account's history (when it starts and when it ends) and to the
+local copy, whatever happens, interrupts included. See docs/deploy.md.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ghe_backup.delivery.deploy import history, steps
+from ghe_backup.delivery.deploy import history, lock, steps
 from ghe_backup.delivery.deploy.definition import remember_definition
+from ghe_backup.delivery.deploy.interrupts import Interrupted, Interrupts, StoppedAtOnce
 from ghe_backup.delivery.deploy.steps import Budget, Connection, ImageRef, Plan, Restored
 from ghe_backup.delivery.deploy.wait import DeadlineExceeded
 from ghe_backup.delivery.push.records import pushed_image
-from ghe_backup.delivery.target import Target
-from ghe_backup.errors import ConfigError, GheBackupError, StageFailed, Unreachable
+from ghe_backup.delivery.target import Actor, Target
+from ghe_backup.errors import ConfigError, GheBackupError, Locked, StageFailed, Unreachable
 from ghe_backup.plumbing.progress import say
 
 Ask = Callable[[Plan], None]
+NOBODY = Actor(user="unknown", host="unknown", pid=0)
 
 
 @dataclass
@@ -32,27 +35,60 @@ class DeployResult:
     deployer: str
     stack: str
     version: str
-    status: str
+    status: str  # the stack's status, or "up to date" when nothing was changed
     image: str
     digest: str | None
     ami: str | None
     replaced: list[str]
     sandbox: bool
+    changed: bool = True
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class Progress:
+    """Where a deploy is, so an interrupt can say what state the account is in without asking it."""
+
+    account: str
+    phase: str = "checking"
+    left: str = "nothing was changed"
+
+    def at(self, phase: str, left: str) -> None:
+        self.phase, self.left = phase, left
+
+
 def deploy_accounts(
-    targets: list[Target], *, ask: Ask | None = None, report: Callable[[str], None] = say
+    targets: list[Target],
+    *,
+    ask: Ask | None = None,
+    actor: Actor = NOBODY,
+    force: bool = False,
+    lock_wait: float = 0.0,
+    others: Sequence[Target] = (),
+    report: Callable[[str], None] = say,
 ) -> list[DeployResult]:
     """Deploy the image last pushed for each account, one account after the other."""
+    interrupts = Interrupts(report)
     results = []
-    for target in targets:
-        result = deploy_account(target, pushed(target), ask=ask, report=report)
-        report(
-            f"{result.account}: {result.stack} {result.status} in account {result.account_id} ({result.region})"
-            f"{' [sandbox]' if result.sandbox else ''} via {result.deployer}; image {result.image}; AMI {result.ami}"
-        )
-        results.append(result)
+    with interrupts.installed():
+        for target in targets:
+            result = deploy_account(
+                target,
+                pushed(target),
+                ask=ask,
+                actor=actor,
+                force=force,
+                lock_wait=lock_wait,
+                others=others,
+                interrupts=interrupts,
+                report=report,
+            )
+            if result.changed:
+                report(
+                    f"{result.account}: {result.stack} {result.status} in account {result.account_id} ({result.region})"
+                    f"{' [sandbox]' if result.sandbox else ''} via {result.deployer}; image {result.image}; AMI {result.ami}"
+                )
+            results.append(result)
     return results
 
 
@@ -62,7 +98,28 @@ def pushed(target: Target) -> ImageRef:
         raise StageFailed(
             f"{target.name}: no image was pushed to {target.registry}", hint="run: inv push --account=" + target.name
         )
-    return ImageRef(tag=found.tag, digest=found.digest, repository=found.repository)
+    return ImageRef(
+        tag=found.tag, digest=found.digest, repository=found.repository, revision=getattr(found, "revision", None)
+    )
+
+
+def find_elsewhere(others: Sequence[Target], target: Target) -> Callable[[str], str | None]:
+    """Which other configured account a stack landed in (best effort: their credentials may be missing)."""
+
+    def where(stack: str) -> str | None:
+        from ghe_backup.plumbing.cloudformation import CloudFormationAccount
+
+        for other in others:
+            if other.settings.account_id == target.settings.account_id:
+                continue
+            try:
+                if CloudFormationAccount(other.access()).observe(stack, with_events=False).status is not None:
+                    return f"{other.name} ({other.settings.account_id})"
+            except GheBackupError:
+                continue
+        return None
+
+    return where
 
 
 def deploy_account(
@@ -70,89 +127,216 @@ def deploy_account(
     image: ImageRef,
     *,
     ask: Ask | None = None,
+    actor: Actor = NOBODY,
+    force: bool = False,
+    lock_wait: float = 0.0,
+    others: Sequence[Target] = (),
+    interrupts: Interrupts | None = None,
     connect: Callable[[Target], Connection] = steps.connect,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     report: Callable[[str], None] = say,
 ) -> DeployResult:
-    """Deploy ``image`` to one account; the attempt is recorded in the history whatever happens.
+    """Deploy ``image`` to one account under its deploy lock; the attempt is recorded whatever happens.
 
     ``ask`` asks for approval (the account needs it and no ``--yes``); ``connect`` gives the
-    account and its deployer (fakes in unit tests), ``clock``/``sleep`` the time waits run on.
+    account, its state table and its deployer (fakes in unit tests), ``clock``/``sleep`` the time
+    waits run on; ``interrupts`` the signals of this run.
     """
     settings = target.settings
+    interrupts = interrupts or Interrupts(report)
     started = clock()
     attempt = history.Attempt(
         time=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         account=settings.name,
         deployer=settings.deployer,
         sandbox=target.sandbox,
+        user=actor.user,
+        host=actor.host,
+        pid=actor.pid,
+        ci_url=actor.ci_url,
         image_tag=image.tag,
         image_digest=image.digest,
+        git_sha=image.revision,
     )
+    progress = Progress(settings.name)
 
     def log(message: str) -> None:
         report(f"{settings.name}: {message}")
 
-    laps: dict[str, float] = {}
-    mark = started
+    def waiting(seconds: float) -> None:
+        interrupts.checkpoint("taking the deploy lock")
+        sleep(seconds)
 
-    def lap(stage: str) -> None:
-        nonlocal mark
-        now = clock()
-        laps[stage], mark = round(now - mark, 2), now
-
+    budget = Budget(
+        deadline=started + settings.deploy_timeout,
+        max_interval=settings.poll_max_interval,
+        clock=clock,
+        sleep=sleep,
+        interrupts=interrupts,
+    )
+    conn: Connection | None = None
     try:
-        budget = Budget(
-            deadline=started + settings.deploy_timeout,
-            max_interval=settings.poll_max_interval,
-            clock=clock,
-            sleep=sleep,
-        )
         conn = connect(target)
-        stacks = steps.guard(target, conn)
-        lap("guard")
-        stacks = steps.settle(target, conn, stacks, budget, log)
-        plan = steps.make_plan(target, image, stacks, conn)
-        attempt.stack_version, attempt.ami = plan.version, plan.ami["id"] if plan.ami else None
-        attempt.replaced = [p.name for p in plan.previous]
-        steps.approve(plan, ask, log)
-        lap("plan")
-        steps.release_volume(conn, plan, budget, log)
-        lap("delete_previous")
-        final = steps.create(conn, plan, budget, log)
-        lap("create")
-        remember_definition(target.state_dir, settings.name, plan.new_stack, plan.definition)
-        attempt.result = "succeeded"
-        return DeployResult(
-            account=settings.name,
-            account_id=settings.account_id,
-            region=settings.region,
-            deployer=settings.deployer,
-            stack=plan.new_stack,
-            version=plan.version,
-            status=final.status or "",
-            image=plan.image_name,
-            digest=image.digest,
-            ami=attempt.ami,
-            replaced=attempt.replaced,
-            sandbox=target.sandbox,
-            seconds={**laps, "total": round(clock() - started, 2)},
-        )
+        with lock.held(
+            conn.store,
+            settings.name,
+            actor,
+            operation="deploy",
+            ttl=settings.lock_ttl,
+            wait=lock_wait,
+            clock=clock,
+            sleep=waiting,
+            report=log,
+        ):
+            history.record(conn.store, attempt, log)
+            return _deploy(
+                target,
+                image,
+                conn,
+                budget,
+                attempt,
+                progress,
+                ask=ask,
+                actor=actor,
+                force=force,
+                elsewhere=find_elsewhere(others, target),
+                log=log,
+            )
+    except StoppedAtOnce as stop:
+        attempt.result, attempt.left = "interrupted", progress.left
+        attempt.reason = f"stopped at once ({stop}) while {progress.phase}"
+        raise Interrupted(
+            f"{settings.name}: stopped at once while {progress.phase}: {progress.left}",
+            hint=f"run: inv status --account={settings.name}; inv deploy --account={settings.name} recovers",
+        ) from None
+    except DeadlineExceeded as err:
+        if interrupts.requested:  # the grace period after a signal ran out
+            attempt.result, attempt.left, attempt.reason = "interrupted", f"{err.stack} is still {err.status}", str(err)
+            raise Interrupted(
+                f"{settings.name}: interrupted; {err.stack} is still {err.status} after the grace period",
+                hint=f"the next inv deploy --account={settings.name} waits for it or removes it",
+            ) from None
+        attempt.result, attempt.reason = "timeout", str(err)
+        raise
     except GheBackupError as err:
         attempt.result, attempt.reason = result_of(err), str(err)
+        if isinstance(err, Interrupted):
+            attempt.left = err.left or progress.left
         raise
     except Exception as err:  # a bug: still recorded, then shown with its traceback
         attempt.result, attempt.reason = "failed", f"internal error: {type(err).__name__}"
         raise
     finally:
         attempt.duration = round(clock() - started, 2)
+        history.record(conn.store if conn else None, attempt, log)
         history.append(target.state_dir, attempt)
+
+
+def _deploy(
+    target: Target,
+    image: ImageRef,
+    conn: Connection,
+    budget: Budget,
+    attempt: history.Attempt,
+    progress: Progress,
+    *,
+    ask: Ask | None,
+    actor: Actor,
+    force: bool,
+    elsewhere: Callable[[str], str | None],
+    log: Callable[[str], None],
+) -> DeployResult:
+    settings, interrupts = target.settings, budget.interrupts
+    laps: dict[str, float] = {}
+    mark = [budget.clock()]
+
+    def lap(stage: str) -> None:
+        now = budget.clock()
+        laps[stage], mark[0] = round(now - mark[0], 2), now
+
+    stacks = steps.guard(target, conn)
+    interrupts.checkpoint("any change")
+    progress.at("tidying up", "nothing was changed but leftovers of earlier runs")
+    stacks = steps.tidy(target, conn, stacks, budget, log)
+    lap("guard")
+    plan = steps.make_plan(target, image, stacks, conn, actor=actor, force=force)
+    attempt.stack_version, attempt.ami = plan.version, plan.ami["id"] if plan.ami else None
+    attempt.definition_hash = plan.definition_hash
+    running = plan.running
+    if plan.up_to_date and running is not None:
+        log(f"up to date ({running.name}, image {image.digest}, AMI {running.ami}); nothing changed")
+        attempt.result, attempt.stack_version, attempt.left = "up to date", running.version, f"runs {running.name}"
+        return _result(target, plan, running.name, running.version, "up to date", changed=False, seconds=laps)
+    attempt.replaced = [p.name for p in plan.previous]
+    interrupts.checkpoint("asking for approval")
+    steps.approve(plan, ask, log)
+    interrupts.checkpoint("any change")
+    lap("plan")
+    with interrupts.changing():
+        if plan.previous:
+            names = ", ".join(p.name for p in plan.previous)
+            progress.at(f"deleting {names}", f"{names} may be deleted: {settings.name} may have NO backup instance")
+        steps.release_volume(conn, plan, budget, log)
+        lap("delete_previous")
+        if interrupts.requested:
+            progress.at(
+                f"restoring {running.name if running else 'nothing'}", "the previous version is being recreated"
+            )
+            steps.stop_safely(conn, plan, budget, log)
+        progress.at(f"creating {plan.new_stack}", f"{plan.new_stack} is being created; the previous version is deleted")
+        final = steps.create(conn, plan, budget, log, elsewhere)
+        lap("create")
+    remember_definition(conn.store, target.state_dir, settings.name, plan.new_stack, plan.definition)
+    progress.at("done", f"runs {plan.new_stack}")
+    attempt.left = progress.left
+    if interrupts.requested:
+        raise Interrupted(
+            f"{settings.name}: interrupted ({interrupts.received[0]}); finished the create: "
+            f"{settings.name} runs {plan.new_stack} ({final.status})",
+            hint="the new version is deployed",
+        )
+    attempt.result = "succeeded"
+    return _result(
+        target,
+        plan,
+        plan.new_stack,
+        plan.version,
+        final.status or "",
+        changed=True,
+        seconds={**laps, "total": round(sum(laps.values()), 2)},
+    )
+
+
+def _result(
+    target: Target, plan: Plan, stack: str, version: str, status: str, *, changed: bool, seconds: dict[str, float]
+) -> DeployResult:
+    settings = target.settings
+    return DeployResult(
+        account=settings.name,
+        account_id=settings.account_id,
+        region=settings.region,
+        deployer=settings.deployer,
+        stack=stack,
+        version=version,
+        status=status,
+        image=plan.image_name,
+        digest=plan.image.digest,
+        ami=plan.ami["id"] if plan.ami else None,
+        replaced=[p.name for p in plan.previous] if changed else [],
+        sandbox=target.sandbox,
+        changed=changed,
+        seconds=seconds,
+    )
 
 
 def result_of(err: GheBackupError) -> str:
     if isinstance(err, Restored):
         return "restored"
+    if isinstance(err, Interrupted):
+        return "interrupted"
+    if isinstance(err, Locked):
+        return "locked"
     if isinstance(err, ConfigError):
         return "refused"
     if isinstance(err, Unreachable):

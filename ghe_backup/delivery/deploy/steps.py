@@ -1,30 +1,45 @@
 """The steps of one deployment, as functions over explicit data.
 
-guard -> settle -> plan -> approve -> release the volume -> create (and wait) -> on failure,
-restore. Every step takes the ``Target``, a ``Connection`` (the account's CloudFormation reads
-and the deployer that changes stacks) and a ``Budget`` (the deadline and the clock), so the
-whole flow runs against fakes in unit tests and against Lizzy, senza and CloudFormation for real.
+guard -> tidy up -> plan -> (up to date? stop) -> release the volume -> create (proven in the
+account) -> on failure, restore. Every step takes the ``Target``, a ``Connection`` (the account's
+CloudFormation reads, its state table, and the deployer that changes stacks) and a ``Budget``
+(the deadline, the clock, the signals received), so the whole flow runs against fakes in unit
+tests and against Lizzy, senza, CloudFormation and DynamoDB for real.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, Protocol
 
-from ghe_backup.delivery.deploy.definition import dump, pin_ami, recall_definition
+from ghe_backup.delivery.deploy.definition import (
+    DEPLOYER_TAG,
+    DIGEST_TAG,
+    HASH_TAG,
+    REVISION_TAG,
+    definition_hash,
+    dump,
+    pin_ami,
+    recall_definition,
+    with_tags,
+)
 from ghe_backup.delivery.deploy.deployers import Deployer, DeployerError, make_deployer
-from ghe_backup.delivery.deploy.guard import check_caller
+from ghe_backup.delivery.deploy.guard import WrongAccount, check_caller
+from ghe_backup.delivery.deploy.interrupts import Interrupted, Interrupts
 from ghe_backup.delivery.deploy.versions import stack_name, stack_version
-from ghe_backup.delivery.deploy.wait import StackFailed, is_in_progress, wait_for_stack
-from ghe_backup.delivery.target import Target
+from ghe_backup.delivery.deploy.wait import StackFailed, wait_for_stack
+from ghe_backup.delivery.target import Actor, Target
 from ghe_backup.errors import GheBackupError, StageFailed
 from ghe_backup.plumbing.cloudformation import Observation, StackInfo
 
 Log = Callable[[str], None]
 #: Cleaning up a failed stack and restoring the previous one get their own budget.
 RESTORE_BUDGET = 900.0
+#: States of a stack that runs (or ran) a version we can go back to.
+HEALTHY = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE"})
 
 
 class AccountReader(Protocol):
@@ -43,25 +58,31 @@ class ImageRef:
     tag: str
     digest: str | None = None
     repository: str | None = None
+    revision: str | None = None  # the git commit the image was built from, when known
 
 
 @dataclass
 class Connection:
     account: AccountReader
     deployer: Deployer
+    store: Any = None  # the account's state table (``plumbing.statestore.StateTable``); None: not kept
 
 
 @dataclass(frozen=True)
 class Budget:
-    """The deploy's deadline and the clock it is measured on (fakes in tests)."""
+    """The deploy's deadline, the clock it is measured on, and the signals received (fakes in tests)."""
 
     deadline: float
     max_interval: float
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    interrupts: Interrupts = field(default_factory=Interrupts)
+
+    def until(self) -> float:
+        return self.interrupts.deadline(self.deadline)
 
     def restore_budget(self) -> Budget:
-        return Budget(self.clock() + RESTORE_BUDGET, self.max_interval, self.clock, self.sleep)
+        return Budget(self.clock() + RESTORE_BUDGET, self.max_interval, self.clock, self.sleep, self.interrupts)
 
 
 @dataclass(frozen=True)
@@ -69,10 +90,13 @@ class Plan:
     target: Target
     image: ImageRef
     version: str
-    previous: tuple[StackInfo, ...]
+    previous: tuple[StackInfo, ...]  # running versions this deploy replaces (oldest first)
     ami: dict[str, str] | None
     previous_ami_name: str | None
-    definition: dict[str, Any] = field(repr=False)
+    definition: dict[str, Any] = field(repr=False)  # as rendered from the config: no tags, no pinned AMI
+    definition_hash: str = ""
+    actor: Actor | None = None
+    force: bool = False
 
     @property
     def base(self) -> str:
@@ -85,6 +109,36 @@ class Plan:
     @property
     def image_name(self) -> str:
         return f"{self.image.repository or self.target.repository}:{self.image.tag}"
+
+    @property
+    def running(self) -> StackInfo | None:
+        return self.previous[-1] if self.previous else None
+
+    @property
+    def up_to_date(self) -> bool:
+        """The one running stack has this image digest, this AMI and this definition: nothing to do."""
+        run = self.running
+        if self.force or run is None or len(self.previous) != 1 or not self.image.digest or not self.ami:
+            return False
+        tags = run.tags
+        return (
+            tags.get(DIGEST_TAG) == self.image.digest
+            and tags.get(HASH_TAG) == self.definition_hash
+            and run.ami == self.ami["id"]
+        )
+
+    def tags(self) -> dict[str, str | None]:
+        return {
+            DIGEST_TAG: self.image.digest,
+            REVISION_TAG: self.image.revision,
+            HASH_TAG: self.definition_hash,
+            DEPLOYER_TAG: self.actor.user if self.actor else None,
+        }
+
+    def to_deploy(self) -> dict[str, Any]:
+        """What is sent to the deployer: the definition with its tags, on the planned AMI."""
+        ami = self.ami["id"] if self.ami else None
+        return pin_ami(with_tags(self.definition, self.tags()), self.target.settings.region, ami)
 
     def summary(self) -> list[tuple[str, str]]:
         settings = self.target.settings
@@ -100,7 +154,7 @@ class Plan:
             ("AMI", f"{self.ami['name']} ({self.ami['id']})" if self.ami else "none found"),
             ("deployer", settings.deployer + (f" at {self.target.lizzy_url}" if settings.deployer == "lizzy" else "")),
         ]
-        last = self.previous[-1] if self.previous else None
+        last = self.running
         if last and self.ami and last.ami and last.ami != self.ami["id"]:
             lines.append(("previous AMI", f"{self.previous_ami_name or '?'} ({last.ami})"))
         return lines
@@ -111,11 +165,16 @@ class Restored(StageFailed):
 
 
 def connect(target: Target, *, attempts: int = 5, base_session: Any = None) -> Connection:
-    """The real account: CloudFormation reads with the deploy role, and the account's deployer."""
+    """The real account: CloudFormation reads and the state table with the deploy role, and the account's deployer."""
     from ghe_backup.plumbing.cloudformation import CloudFormationAccount
+    from ghe_backup.plumbing.statestore import StateTable
 
     access = target.access(base_session)
-    return Connection(account=CloudFormationAccount(access), deployer=make_deployer(target, access, attempts=attempts))
+    return Connection(
+        account=CloudFormationAccount(access),
+        deployer=make_deployer(target, access, attempts=attempts),
+        store=StateTable(access, target.settings.state_table, target.name),
+    )
 
 
 def wait(conn: Connection, stack: str, goal: str, budget: Budget, log: Log) -> Observation:
@@ -123,7 +182,7 @@ def wait(conn: Connection, stack: str, goal: str, budget: Budget, log: Log) -> O
         conn.account,
         stack,
         goal=goal,
-        deadline=budget.deadline,
+        deadline=budget.until,
         max_interval=budget.max_interval,
         report=log,
         clock=budget.clock,
@@ -132,35 +191,69 @@ def wait(conn: Connection, stack: str, goal: str, budget: Budget, log: Log) -> O
 
 
 def guard(target: Target, conn: Connection) -> list[StackInfo]:
-    """Prove we act in the target's account (credentials, and the agent); its running stacks."""
+    """Prove we act in the target's account (credentials, and the agent); its stacks."""
     check_caller(target, conn.account.caller_account())
     stacks = conn.account.list_stacks(target.stack_base)
     conn.deployer.check(target.stack_base, [s.name for s in stacks])
     return stacks
 
 
-def settle(target: Target, conn: Connection, stacks: list[StackInfo], budget: Budget, log: Log) -> list[StackInfo]:
-    """Wait for stacks still in progress (another deployment?); the stacks afterwards."""
-    busy = [s for s in stacks if is_in_progress(s.status)]
-    for stack in busy:
-        log(f"{stack.name} is {stack.status} (another deployment?); waiting for it to settle")
-        wait(conn, stack.name, "settle", budget, log)
-    return conn.account.list_stacks(target.stack_base) if busy else stacks
+def tidy(target: Target, conn: Connection, stacks: list[StackInfo], budget: Budget, log: Log) -> list[StackInfo]:
+    """The running versions, after dealing with what earlier runs left behind.
+
+    We hold the account's deploy lock, so a stack being created now is a leftover of a run that
+    died: it is removed, as are failed and rolled-back stacks; a stack being deleted or updated is
+    waited for. None of them is ever taken for the version to restore.
+    """
+    changed = False
+    for stack in stacks:
+        status = stack.status
+        if status in HEALTHY:
+            continue
+        changed = True
+        if status in (
+            "DELETE_IN_PROGRESS",
+            "UPDATE_IN_PROGRESS",
+            "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+            "ROLLBACK_IN_PROGRESS",
+            "UPDATE_ROLLBACK_IN_PROGRESS",
+        ):
+            log(f"{stack.name} is {status} (left by an earlier run?); waiting for it to settle")
+            seen = wait(conn, stack.name, "settle", budget, log)
+            if seen.status is None or seen.status in HEALTHY or seen.status == "DELETE_COMPLETE":
+                continue
+            status = seen.status
+        log(f"{stack.name} is {status}, left by an earlier run: removing it (it is never restored)")
+        budget.interrupts.checkpoint(f"removing {stack.name}")
+        remove(conn, target.stack_base, stack.name, stack.version, budget, log)
+    return [s for s in conn.account.list_stacks(target.stack_base) if s.status in HEALTHY] if changed else stacks
 
 
-def make_plan(target: Target, image: ImageRef, stacks: list[StackInfo], conn: Connection) -> Plan:
+def make_plan(
+    target: Target,
+    image: ImageRef,
+    stacks: list[StackInfo],
+    conn: Connection,
+    *,
+    actor: Actor | None = None,
+    force: bool = False,
+) -> Plan:
     ami = conn.account.newest_taupage()
     last = stacks[-1] if stacks else None
+    definition = target.definition
     return Plan(
         target=target,
         image=image,
-        version=stack_version(image.tag, taken={s.version for s in stacks}),
+        version=stack_version(image.tag, taken={s.version for s in stacks}, salt=secrets.token_hex(2)),
         previous=tuple(stacks),
         ami=ami,
         previous_ami_name=conn.account.ami_name(last.ami)
         if last and last.ami and ami and last.ami != ami["id"]
         else None,
-        definition=target.definition,
+        definition=definition,
+        definition_hash=definition_hash(definition),
+        actor=actor,
+        force=force,
     )
 
 
@@ -173,20 +266,69 @@ def approve(plan: Plan, ask: Callable[[Plan], None] | None, log: Log) -> None:
         log(f"{label:<12} {value}")
 
 
+def remove(conn: Connection, base: str, name: str, version: str, budget: Budget, log: Log) -> None:
+    """Delete a stack through the deployer (through CloudFormation if the deployer cannot) and wait."""
+    try:
+        conn.deployer.delete(base, version, log)
+    except GheBackupError as err:
+        # A stack whose create call failed can be beyond senza (moto leaves it half made).
+        log(f"{conn.deployer.name} could not delete {name} ({err}); deleting it through CloudFormation")
+        conn.account.delete_stack(name)
+    wait(conn, name, "delete", budget, log)
+
+
 def release_volume(conn: Connection, plan: Plan, budget: Budget, log: Log) -> None:
-    """Delete the previous stack(s): the instance must let go of the data volume first."""
+    """Delete the previous stack(s): the instance must let go of the data volume first.
+
+    After a signal, the delete running now finishes; no further one starts.
+    """
     for stack in plan.previous:
+        if budget.interrupts.requested:
+            return
         conn.deployer.delete(plan.base, stack.version, log)
         wait(conn, stack.name, "delete", budget, log)
 
 
-def create(conn: Connection, plan: Plan, budget: Budget, log: Log) -> Observation:
-    """Create the new version and wait for it; on failure, restore the previous one (raises)."""
+def create(
+    conn: Connection, plan: Plan, budget: Budget, log: Log, elsewhere: Callable[[str], str | None] = lambda stack: None
+) -> Observation:
+    """Create the new version, prove it is in the target's account, wait for it; restore on failure (raises)."""
     try:
-        conn.deployer.create(dump(plan.definition), plan.version, plan.image.tag, log)
+        conn.deployer.create(dump(plan.to_deploy()), plan.version, plan.image.tag, log)
+        prove_in_account(conn, plan, budget, log, elsewhere)
         return wait(conn, plan.new_stack, "create", budget, log)
     except (StackFailed, DeployerError) as failure:
         restore(conn, plan, failure, budget.restore_budget(), log)
+
+
+#: A stack the agent accepted shows in the account's CloudFormation at once; a little slack for
+#: eventual consistency before concluding it went elsewhere.
+PROOF_READS = (0.0, 0.5, 1.0, 2.0)
+
+
+def prove_in_account(
+    conn: Connection, plan: Plan, budget: Budget, log: Log, elsewhere: Callable[[str], str | None]
+) -> None:
+    """The stack the deployer accepted must be in the target's account; else remove it and refuse (exit 2)."""
+    for pause in PROOF_READS:
+        if pause:
+            budget.sleep(pause)
+        if conn.account.observe(plan.new_stack, with_events=False).status is not None:
+            return
+    target = plan.target
+    where = elsewhere(plan.new_stack)
+    log(f"{plan.new_stack} did not appear in account {target.settings.account_id}; removing it through the deployer")
+    try:
+        conn.deployer.delete(plan.base, plan.version, log)
+        removed = "removed it there"
+    except GheBackupError as err:
+        removed = f"could not remove it ({err}): remove it by hand"
+    landed = f"in {where}" if where else "in another account"
+    raise WrongAccount(
+        f"{target.name}: the {conn.deployer.name} deployer created {plan.new_stack} {landed}, not in "
+        f"{target.name} ({target.settings.account_id}); {removed}",
+        hint="is lizzy_url the agent of this account?",
+    )
 
 
 def remove_failed(conn: Connection, plan: Plan, budget: Budget, log: Log) -> str:
@@ -195,43 +337,68 @@ def remove_failed(conn: Connection, plan: Plan, budget: Budget, log: Log) -> str
     if conn.account.observe(new, with_events=False).status is None:
         return ""
     try:
-        conn.deployer.delete(plan.base, plan.version, log)
+        remove(conn, plan.base, new, plan.version, budget, log)
     except GheBackupError as err:
-        # A stack whose create call failed can be beyond senza (moto leaves it half made).
-        log(f"{conn.deployer.name} could not delete {new} ({err}); deleting it through CloudFormation")
-        try:
-            conn.account.delete_stack(new)
-        except GheBackupError as again:
-            log(f"could not delete {new} either: {again}")
-            return f"; {new} is left over (see docs/deploy.md#a-stuck-stack)"
-    try:
-        wait(conn, new, "delete", budget, log)
-    except GheBackupError as err:
-        return f"; {new} is left over: {err}"
+        log(f"could not delete {new}: {err}")
+        return f"; {new} is left over (the next deploy removes it)"
     return ""
+
+
+def restore_previous(conn: Connection, plan: Plan, budget: Budget, log: Log) -> StackInfo:
+    """Recreate the last running version exactly: its image, its AMI, its recorded definition and tags."""
+    last = plan.running
+    assert last is not None
+    target = plan.target
+    log(f"restoring {last.name} (image {last.image_tag}, AMI {last.ami})")
+    recalled = recall_definition(conn.store, target.state_dir, target.name, last.name) or plan.definition
+    definition = pin_ami(with_tags(recalled, dict(last.tags)), target.settings.region, last.ami)
+    conn.deployer.create(dump(definition), last.version, last.image_tag or plan.image.tag, log)
+    wait(conn, last.name, "create", budget, log)
+    return last
 
 
 def restore(conn: Connection, plan: Plan, failure: GheBackupError, budget: Budget, log: Log) -> NoReturn:
     """Remove the failed stack, recreate the previous version exactly (image, AMI, definition); raise."""
-    reason = failure.reason if isinstance(failure, StackFailed) else failure.message
+    reason = (failure.reason if isinstance(failure, StackFailed) else failure.message) or type(failure).__name__
     new = plan.new_stack
     log(f"{new} failed: {reason}")
     leftover = remove_failed(conn, plan, budget, log)
     if not plan.previous:
-        raise StageFailed(f"{new} failed: {reason}{leftover}", hint="no previous version to restore")
-    last = plan.previous[-1]
-    log(f"restoring {last.name} (image {last.image_tag}, AMI {last.ami})")
-    target = plan.target
-    recalled = recall_definition(target.state_dir, target.name, last.name) or plan.definition
-    definition = pin_ami(recalled, target.settings.region, last.ami)
-    try:
-        conn.deployer.create(dump(definition), last.version, last.image_tag or plan.image.tag, log)
-        wait(conn, last.name, "create", budget, log)
-    except GheBackupError as err:
         raise StageFailed(
-            f"{new} failed: {reason}; restoring {last.name} failed too: {err}{leftover}",
-            hint="see docs/deploy.md#rollback",
+            f"{new} failed: {reason}{leftover}",
+            hint=f"no previous version to restore: {plan.target.name} has NO backup instance",
+        )
+    try:
+        last = restore_previous(conn, plan, budget, log)
+    except GheBackupError as err:
+        running = plan.running.name if plan.running else "?"
+        raise StageFailed(
+            f"{new} failed: {reason}; restoring {running} failed too: {err}{leftover}",
+            hint=f"{plan.target.name} has NO backup instance now: run inv rollback --account={plan.target.name}",
         ) from None
     raise Restored(
         f"{new} failed: {reason}{leftover}", hint=f"restored {last.name} with image {last.image_tag} and AMI {last.ami}"
+    )
+
+
+def stop_safely(conn: Connection, plan: Plan, budget: Budget, log: Log) -> NoReturn:
+    """After a signal, between deleting the previous version and creating the new: restore it, then stop."""
+    name = plan.target.name
+    first = budget.interrupts.received[0]
+    if not plan.previous:
+        raise Interrupted(
+            f"{name}: interrupted ({first}) before the first version was created", hint="nothing was changed"
+        )
+    try:
+        last = restore_previous(conn, plan, budget, log)
+    except GheBackupError as err:
+        raise Interrupted(
+            f"{name}: interrupted ({first}) after deleting {plan.running.name if plan.running else '?'}; restoring it failed: {err}",
+            hint=f"{name} has NO backup instance now: run inv deploy --account={name} or inv rollback --account={name}",
+            left="NO backup instance",
+        ) from None
+    raise Interrupted(
+        f"{name}: interrupted ({first}); restored {last.name} (image {last.image_tag}, AMI {last.ami})",
+        hint=f"{name} runs {last.name}; the new version was not deployed",
+        left=f"runs {last.name} (restored)",
     )

@@ -103,7 +103,9 @@ class FixedRate:
     and no sleep runs past ``deadline``.
     """
 
-    def __init__(self, max_interval: float, deadline: float, clock: Callable[[], float], initial: float = 0.25):
+    def __init__(
+        self, max_interval: float, deadline: Callable[[], float], clock: Callable[[], float], initial: float = 0.25
+    ):
         self.interval = wait_exponential(multiplier=initial, min=min(initial, max_interval), max=max_interval)
         self.deadline, self.clock = deadline, clock
         self.read_started = clock()
@@ -114,7 +116,7 @@ class FixedRate:
     def __call__(self, state: RetryCallState) -> float:
         now = self.clock()
         pause = self.interval(state) - (now - self.read_started)
-        return max(0.0, min(pause, self.deadline - now))
+        return max(0.0, min(pause, self.deadline() - now))
 
 
 def wait_for_stack(
@@ -122,7 +124,7 @@ def wait_for_stack(
     stack: str,
     *,
     goal: str,
-    deadline: float,
+    deadline: float | Callable[[], float],
     max_interval: float,
     report: Callable[[str], None],
     events_every: int = 15,
@@ -131,7 +133,8 @@ def wait_for_stack(
 ) -> Observation:
     """Poll until ``stack`` reaches a terminal state for ``goal``; raise StackFailed or DeadlineExceeded.
 
-    ``deadline`` is a ``clock()`` (``time.monotonic()``) value. One read per poll, started every
+    ``deadline`` is a ``clock()`` (``time.monotonic()``) value, or a function giving it (it may move
+    closer, e.g. after an interrupt). One read per poll, started every
     ``max_interval`` seconds at steady state (see ``FixedRate``), so a terminal state is seen at
     most ``max_interval`` plus one read after it happens. Events are read every ``events_every``
     polls and whenever the status changes: at the 2 s default that is 30 status reads and 2 event
@@ -140,7 +143,8 @@ def wait_for_stack(
     progress = Progress(report)
     started = clock()
     last: list[Observation] = [Observation(status="unknown")]
-    rate = FixedRate(max_interval, deadline, clock)
+    limit = deadline if callable(deadline) else (lambda: deadline)
+    rate = FixedRate(max_interval, limit, clock)
 
     def poll() -> Observation:
         rate.started()
@@ -154,7 +158,7 @@ def wait_for_stack(
 
     retrying = Retrying(
         wait=rate,
-        stop=lambda state: clock() >= deadline,
+        stop=lambda state: clock() >= limit(),
         retry=retry_if_result(lambda seen: outcome(seen.status, goal) == "waiting")
         | retry_if_exception(lambda err: isinstance(err, TransientError)),
         sleep=sleep,
