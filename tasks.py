@@ -12,7 +12,7 @@ from invoke import Collection, task
 from ghe_backup.edge import checks, render, views
 from ghe_backup.edge.executor import preflight
 from ghe_backup.edge.settings import DEFAULTS
-from ghe_backup.edge.targets import positive_int, resolve
+from ghe_backup.edge.targets import positive_int, resolve, seconds
 
 ACCOUNT_HELP = "account name from config/accounts/ (repeat for several accounts)"
 SANDBOX_HELP = "target the local sandbox instead of the real account (or set INVOKE_GHE_SANDBOX=1)"
@@ -54,14 +54,24 @@ def push(c, account, sandbox=False, json=False):
         "sandbox": SANDBOX_HELP,
         "json": JSON_HELP,
         "yes": "approve without asking (CI, after its own approval)",
+        "force": "replace the running stack even when it is up to date",
+        "lock-wait": "wait up to SECONDS for the account's deploy lock (default: 0, refuse at once)",
     },
 )
-def deploy(c, account, sandbox=False, yes=False, json=False):
+def deploy(c, account, sandbox=False, yes=False, force=False, lock_wait=None, json=False):
     """Deploy the pushed image to each account (test, image and push run first)."""
     from ghe_backup.delivery.deploy.run import deploy_accounts
     from ghe_backup.edge.prompt import ask_approval
 
-    results = deploy_accounts(resolve(c.config).targets(account, sandbox), ask=None if yes else ask_approval)
+    found = resolve(c.config)
+    results = deploy_accounts(
+        found.targets(account, sandbox),
+        ask=None if yes else ask_approval,
+        actor=found.actor,
+        force=force,
+        lock_wait=seconds(lock_wait, "lock-wait"),
+        others=found.all_targets(sandbox),
+    )
     return render.show(results, views.deploys, json=json)
 
 
@@ -104,13 +114,67 @@ def status(c, account, sandbox=False, json=False):
 
 
 @preflight(checks.history)
-@task(help={"account": "account name (default: all)", "limit": "show only the last N attempts", "json": JSON_HELP})
-def history(c, account=None, limit=None, json=False):
-    """Show every deploy attempt: who, when, what, and how it ended."""
-    from ghe_backup.delivery.deploy import history as deploy_history
+@task(
+    help={
+        "account": "account name (default: all)",
+        "limit": "show only the last N attempts",
+        "sandbox": SANDBOX_HELP,
+        "json": JSON_HELP,
+    }
+)
+def history(c, account=None, limit=None, sandbox=False, json=False):
+    """Show every deploy attempt from the accounts' history: who, when, what, how it ended."""
+    from ghe_backup.delivery.deploy.account_state import read_history
 
-    entries = deploy_history.read(resolve(c.config).state_dir, account, positive_int(limit, "limit"))
+    found = resolve(c.config)
+    targets = found.targets(account, sandbox) if account else found.all_targets(sandbox)
+    entries = read_history(targets, limit=positive_int(limit, "limit"), state_dir=found.state_dir).entries
     return render.show(entries, views.history, json=json)
+
+
+@preflight(checks.targets)
+@task(name="status", iterable=["account"], help={"account": ACCOUNT_HELP, "sandbox": SANDBOX_HELP, "json": JSON_HELP})
+def lock_status(c, account, sandbox=False, json=False):
+    """Show each account's deploy lock: who holds it, since when, what for, whether it is stale."""
+    from ghe_backup.delivery.deploy.account_state import lock_statuses
+
+    return render.show(lock_statuses(resolve(c.config).targets(account, sandbox)), views.locks, json=json)
+
+
+@preflight(checks.lock_acquire)
+@task(
+    name="acquire",
+    help={
+        "account": "account name",
+        "reason": "why deploys must wait (shown to everyone who tries)",
+        "ttl": "seconds after which the hold counts as stale (default: 86400)",
+        "sandbox": SANDBOX_HELP,
+        "json": JSON_HELP,
+    },
+)
+def lock_acquire(c, account=None, reason=None, ttl=None, sandbox=False, json=False):
+    """Hold an account's deploy lock (e.g. during an appliance upgrade): deploys are refused until released."""
+    from ghe_backup.delivery.deploy.account_state import hold
+    from ghe_backup.delivery.deploy.lock import check_ttl
+
+    found = resolve(c.config)
+    [target] = found.targets(account, sandbox)
+    status = hold(target, found.actor, reason=reason, ttl=check_ttl(ttl or 86400))
+    return render.show([status], views.locks, json=json)
+
+
+@preflight(checks.account_named)
+@task(
+    name="release",
+    help={"account": "account name", "force": "release someone else's (e.g. a stale) lock", "sandbox": SANDBOX_HELP},
+)
+def lock_release(c, account=None, force=False, sandbox=False, json=False):
+    """Release an account's deploy lock: your own, or with --force anyone's (a stale one)."""
+    from ghe_backup.delivery.deploy.account_state import let_go
+
+    found = resolve(c.config)
+    [target] = found.targets(account, sandbox)
+    return render.show([let_go(target, found.actor, force=force)], views.locks, json=json)
 
 
 @task(name="up")
@@ -146,5 +210,6 @@ def sandbox_publish_taupage(c, date=None):
 
 
 ns = Collection(test, image, push, deploy, accounts, show_config, status, history)
+ns.add_collection(Collection("lock", lock_status, lock_acquire, lock_release))
 ns.add_collection(Collection("sandbox", sandbox_up, sandbox_down, sandbox_status, sandbox_publish_taupage))
 ns.configure(DEFAULTS)

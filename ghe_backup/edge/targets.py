@@ -13,7 +13,7 @@ from typing import Any
 
 from ghe_backup.delivery.config import AccountConfig, load_accounts, select_accounts
 from ghe_backup.delivery.image.args import build_args
-from ghe_backup.delivery.target import AwsEndpoint, BuildSite, Target, TokenSource
+from ghe_backup.delivery.target import Actor, AwsEndpoint, BuildSite, Target, TokenSource
 from ghe_backup.edge import settings
 from ghe_backup.errors import UsageError
 
@@ -68,6 +68,15 @@ class Resolution:
             sandbox=True,
         )
 
+    @property
+    def actor(self) -> Actor:
+        """Who runs this (user, host, pid, CI job): recorded with locks, history and stack tags."""
+        return settings.actor()
+
+    def all_targets(self, sandbox: bool | None) -> list[Target]:
+        """Every configured account, as targets."""
+        return self.targets(list(self.accounts), sandbox)
+
     def targets(self, names: list[str] | str | None, sandbox: bool | None) -> list[Target]:
         """The named accounts, each as a ``Target`` (real, or the sandbox's endpoints)."""
         accounts = select_accounts(names, self.accounts, self.root)
@@ -121,6 +130,19 @@ def resolve(config: Any = None) -> Resolution:
     if config is not None and _current.config is None:
         _current.config = config
     return _current
+
+
+def seconds(value: str | float | None, flag: str) -> float:
+    """A flag's value as a number of seconds, 0 or more (0 when not given)."""
+    if value is None or value == "":
+        return 0.0
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if not 0 <= number <= 86400:  # NaN fails this too
+        raise UsageError(f"--{flag}: {value!r} is not a number of seconds (0 to 86400)", hint=f"e.g. --{flag}=300")
+    return number
 
 
 def positive_int(value: str | int | None, flag: str) -> int | None:

@@ -62,11 +62,12 @@ def status(found: list[Any]) -> list[Table]:
             (
                 st.name,
                 st.status,
-                st.version,
                 st.image_tag,
+                st.tags.get("ghe-backup:image-digest"),
                 f"{s.running_ami_names.get(st.ami) or '?'} ({st.ami})",
                 st.instance_type,
                 st.created,
+                st.tags.get("ghe-backup:deployed-by"),
             )
             for st in s.stacks
         ]
@@ -80,10 +81,32 @@ def status(found: list[Any]) -> list[Table]:
             )
         elif newest and s.stacks:
             notes.append(f"{s.account}: running the newest Taupage AMI ({newest['name']})")
+        if s.lock is not None and s.lock.held and s.lock.holder is not None:
+            state = "STALE deploy lock" if s.lock.stale else "deploy lock"
+            notes.append(f"{s.account}: {state} held by {s.lock.holder.describe()}")
         tables.append(
-            Table(("stack", "status", "version", "image", "AMI", "instance", "created"), rows, title=title, notes=notes)
+            Table(
+                ("stack", "status", "image", "digest", "AMI", "instance", "created", "by"),
+                rows,
+                title=title,
+                notes=notes,
+            )
         )
     return tables
+
+
+def locks(found: list[Any]) -> list[Table]:
+    rows = []
+    for status in found:
+        holder = status.holder
+        if holder is None:
+            rows.append((status.account, "free", "-", "-", "-", "-"))
+            continue
+        state = ("stale" if status.stale else "held") if status.held else "released"
+        where = f"{holder.host} (pid {holder.pid})" + (f" {holder.ci_url}" if holder.ci_url else "")
+        what = holder.operation + (f": {holder.reason}" if holder.reason else "")
+        rows.append((status.account, state, holder.user, where, what, holder.since))
+    return [Table(("account", "lock", "holder", "where", "for", "since (UTC)"), rows)]
 
 
 def history(entries: list[dict[str, Any]]) -> list[Table]:
@@ -92,6 +115,7 @@ def history(entries: list[dict[str, Any]]) -> list[Table]:
             str(e.get("time", ""))[:19].replace("T", " "),
             e.get("user"),
             str(e.get("account", "")) + (" (sandbox)" if e.get("sandbox") else ""),
+            e.get("operation", "deploy"),
             e.get("deployer"),
             e.get("stack_version"),
             e.get("image_tag"),
@@ -101,7 +125,18 @@ def history(entries: list[dict[str, Any]]) -> list[Table]:
         )
         for e in entries
     ]
-    columns = ("time (UTC)", "user", "account", "deployer", "stack version", "image", "result", "took", "reason")
+    columns = (
+        "time (UTC)",
+        "user",
+        "account",
+        "what",
+        "deployer",
+        "stack version",
+        "image",
+        "result",
+        "took",
+        "reason",
+    )
     return [Table(columns, rows)]
 
 

@@ -169,6 +169,7 @@ def seed_account(settings: Any) -> dict[str, Any]:
     ec2 = session.client("ec2", endpoint_url=endpoint())
     iam = session.client("iam", endpoint_url=endpoint())
     kms = session.client("kms", endpoint_url=endpoint())
+    dynamodb = session.client("dynamodb", endpoint_url=endpoint())
     vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
     return {
         "account_id": settings.account_id,
@@ -182,7 +183,29 @@ def seed_account(settings: Any) -> dict[str, Any]:
         "kms_key_id": (key := _kms_key(kms)),
         "kms_private_ssh_key": _encrypted_ssh_key(kms, key),
         "volume_id": _data_volume(ec2, f"{settings.region}a"),
+        "state_table": _state_table(dynamodb, settings.state_table),
     }
+
+
+def state_table_definition(name: str) -> dict[str, Any]:
+    """The account's state table (deploy lock, history, backup status), as docs/operations.md creates it."""
+    return {
+        "TableName": name,
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        "AttributeDefinitions": [
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+
+
+def _state_table(dynamodb: Any, name: str) -> str:
+    try:
+        dynamodb.describe_table(TableName=name)
+    except dynamodb.exceptions.ResourceNotFoundException:
+        dynamodb.create_table(**state_table_definition(name))
+    return name
 
 
 def _security_group(ec2: Any, vpc: str) -> str:
