@@ -103,14 +103,23 @@ def show_config(c, account=None, origins=False, json=False):
     return render.print_json(definition) if json else render.print_yaml(definition)
 
 
-@preflight(checks.targets)
-@task(iterable=["account"], help={"account": ACCOUNT_HELP, "sandbox": SANDBOX_HELP, "json": JSON_HELP})
-def status(c, account, sandbox=False, json=False):
-    """Show the running ghe-backup stacks: status, version, image, AMI, newer Taupage."""
-    from ghe_backup.delivery.deploy.status import account_status
+@preflight(checks.some_accounts)
+@task(
+    iterable=["account"],
+    help={
+        "account": "account name (repeat for several; default: all)",
+        "sandbox": SANDBOX_HELP,
+        "json": JSON_HELP,
+        "check": "exit 5 when an account needs attention (stale AMI or backups, no instance): for monitors",
+    },
+)
+def status(c, account, sandbox=False, check=False, json=False):
+    """Show what runs in each account: stacks, image, AMI age and expiry, backups, lock, attention."""
+    from ghe_backup.delivery.deploy.status import account_status, require_fresh
 
-    found = [account_status(target) for target in resolve(c.config).targets(account, sandbox)]
-    return render.show(found, views.status, json=json)
+    found = [account_status(target) for target in resolve(c.config).some_targets(account, sandbox)]
+    render.show(found, views.status, json=json)
+    return require_fresh(found) if check else found
 
 
 @preflight(checks.history)

@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     BAD_INPUT = 2  # bad flags, bad config, refused before anything changed
     UNREACHABLE = 3  # infrastructure (engine, registry, agent, AWS) could not be reached
     LOCKED = 4  # the account's deploy lock is held by someone else: nothing changed, try again later
+    ATTENTION = 5  # plan --exit-code: a deploy would change something; status --check: an account is stale
     INTERRUPTED = 130  # SIGINT/SIGTERM (128 + 2, as shells report it); the message says what runs now
 
 
@@ -58,3 +59,9 @@ class Locked(GheBackupError):
     """The account's deploy lock is held (or stale): nothing was changed."""
 
     exit_code = ExitCode.LOCKED
+
+
+class Attention(GheBackupError):
+    """Not a failure: something needs attention (a pending change, a stale account); exit 5 when asked for."""
+
+    exit_code = ExitCode.ATTENTION

@@ -24,6 +24,11 @@ def targets(config: Any, account: list[str] | None = None, sandbox: bool | None 
     resolve(config).targets(account, sandbox)
 
 
+def some_accounts(config: Any, account: list[str] | None = None, sandbox: bool | None = None, **_: Any) -> None:
+    """Tasks whose --account is optional (default: all): names known, config valid, sandbox up if asked."""
+    resolve(config).some_targets(account, sandbox)
+
+
 def deploy(
     config: Any,
     account: list[str] | None = None,

@@ -27,7 +27,7 @@ from invoke import Call, Executor, Task
 from invoke.exceptions import Exit
 
 from ghe_backup.edge import settings, targets
-from ghe_backup.errors import GheBackupError
+from ghe_backup.errors import Attention, GheBackupError
 
 
 def preflight(check: Callable[..., None]) -> Callable[[Task], Task]:
@@ -76,7 +76,8 @@ class PipelineExecutor(Executor):
         except GheBackupError as err:
             if self._debug():
                 traceback.print_exc()
-            print(f"error: {err}", file=sys.stderr, flush=True)
+            label = "attention" if isinstance(err, Attention) else "error"
+            print(f"{label}: {err}", file=sys.stderr, flush=True)
             raise Exit(code=int(err.exit_code)) from None
         except KeyboardInterrupt:
             print("error: interrupted", file=sys.stderr, flush=True)

@@ -77,6 +77,10 @@ class Resolution:
         """Every configured account, as targets."""
         return self.targets(list(self.accounts), sandbox)
 
+    def some_targets(self, names: list[str] | str | None, sandbox: bool | None) -> list[Target]:
+        """The named accounts, or every account when none is named."""
+        return self.targets(names, sandbox) if names else self.all_targets(sandbox)
+
     def targets(self, names: list[str] | str | None, sandbox: bool | None) -> list[Target]:
         """The named accounts, each as a ``Target`` (real, or the sandbox's endpoints)."""
         accounts = select_accounts(names, self.accounts, self.root)

@@ -54,6 +54,17 @@ def origins(found: list[Origin]) -> list[Table]:
     return [Table(("key", "value", "from"), [(o.key, o.value, o.source) for o in found])]
 
 
+def _ami(age: Any) -> str:
+    if age is None:
+        return "-"
+    text = f"{age.name} ({age.id})"
+    if age.age_days is not None:
+        text += f", {age.age_days:.0f} days old"
+    if age.deprecation:
+        text += f", expires {age.deprecation[:10]}"
+    return text
+
+
 def status(found: list[Any]) -> list[Table]:
     tables = []
     for s in found:
@@ -74,24 +85,27 @@ def status(found: list[Any]) -> list[Table]:
         notes = []
         if not s.stacks:
             notes.append(f"{s.account}: no ghe-backup stack is running")
+        if s.running_ami is not None:
+            notes.append(f"{s.account}: AMI {_ami(s.running_ami)}")
         newest = s.newest_taupage
         if s.newer_taupage_available and newest:
-            notes.append(
-                f"{s.account}: a newer Taupage AMI is available: {newest['name']} ({newest['id']}); redeploy to use it"
-            )
-        elif newest and s.stacks:
+            notes.append(f"{s.account}: a newer Taupage AMI is available: {_ami(s.newest_ami)}")
+        elif newest and s.running is not None:
             notes.append(f"{s.account}: running the newest Taupage AMI ({newest['name']})")
+        backup = s.backup or {}
+        if backup:
+            running = " (a backup is running)" if backup.get("running") else ""
+            notes.append(
+                f"{s.account}: last good backup {backup.get('last_good_snapshot') or 'none yet'}; "
+                f"last run {backup.get('last_result') or '?'}{running}"
+            )
         if s.lock is not None and s.lock.held and s.lock.holder is not None:
             state = "STALE deploy lock" if s.lock.stale else "deploy lock"
             notes.append(f"{s.account}: {state} held by {s.lock.holder.describe()}")
-        tables.append(
-            Table(
-                ("stack", "status", "image", "digest", "AMI", "instance", "created", "by"),
-                rows,
-                title=title,
-                notes=notes,
-            )
-        )
+        for reason in s.attention:
+            notes.append(f"{s.account}: attention: {reason}")
+        columns = ("stack", "status", "image", "digest", "AMI", "instance", "created", "by")
+        tables.append(Table(columns, rows, title=title, notes=notes))
     return tables
 
 

@@ -84,6 +84,17 @@ def _call(what: str, fn: Any, **kwargs: Any) -> Any:
         raise Unreachable(f"{what}: {err}") from None
 
 
+def ami_facts(image: dict[str, Any]) -> dict[str, Any]:
+    """What the pipeline needs to know of an AMI (``deprecation``: when AWS retires it, if it says)."""
+    return {
+        "id": image["ImageId"],
+        "name": image.get("Name", ""),
+        "state": image.get("State", "available"),
+        "created": image.get("CreationDate"),
+        "deprecation": image.get("DeprecationTime"),
+    }
+
+
 def _missing(err: ClientError) -> bool:
     return "does not exist" in aws_message(err)
 
@@ -199,7 +210,7 @@ class CloudFormationAccount:
 
     # -- AMIs -------------------------------------------------------------------------------
 
-    def newest_taupage(self) -> dict[str, str] | None:
+    def newest_taupage(self) -> dict[str, Any] | None:
         """The AMI senza would pick now: the newest available private ebs ``Taupage-AMI-*``."""
         filters = [
             {"Name": "name", "Values": [TAUPAGE_PATTERN]},
@@ -210,17 +221,21 @@ class CloudFormationAccount:
         images = _call("looking up Taupage AMIs", self.access.client("ec2").describe_images, Filters=filters)["Images"]
         if not images:
             return None
-        newest = max(images, key=lambda i: i["Name"])
-        return {"id": newest["ImageId"], "name": newest["Name"]}
+        return ami_facts(max(images, key=lambda i: i["Name"]))
 
-    def ami_name(self, ami: str | None) -> str | None:
+    def describe_ami(self, ami: str | None) -> dict[str, Any] | None:
+        """Name, state, creation and deprecation time of an AMI; None when it is gone (or unreadable)."""
         if not ami:
             return None
         try:
             images = self.access.client("ec2").describe_images(ImageIds=[ami])["Images"]
         except (ClientError, BotoCoreError):
             return None
-        return images[0].get("Name") if images else None
+        return ami_facts(images[0]) if images else None
+
+    def ami_name(self, ami: str | None) -> str | None:
+        found = self.describe_ami(ami)
+        return found["name"] if found else None
 
     # -- the one change ---------------------------------------------------------------------
 

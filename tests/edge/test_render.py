@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 
+from ghe_backup.delivery.deploy.freshness import AmiAge
 from ghe_backup.delivery.deploy.status import AccountStatus
 from ghe_backup.edge import render, views
 from ghe_backup.plumbing.cloudformation import StackInfo
@@ -31,6 +32,7 @@ def status(sandbox=True):
         newest_taupage={"id": "ami-2", "name": "Taupage-AMI-20261127-000000"},
         newer_taupage_available=True,
         running_ami_names={"ami-1": "Taupage-AMI-20261101-000000"},
+        newest_ami=AmiAge(id="ami-2", name="Taupage-AMI-20261127-000000", created="2026-11-27T00:00:00+00:00", age_days=0.5),
     )
 
 
@@ -42,7 +44,7 @@ def test_without_a_terminal_every_value_is_whole_and_markup_is_text(monkeypatch)
     assert LONG_TAG in text and "CREATE_IN_PROGRESS" in text and "…" not in text
     assert "prod (123456789012, eu-central-1) [sandbox]" in text.splitlines()[0]
     assert not set("┏┃━│└") & set(text)
-    assert "a newer Taupage AMI is available: Taupage-AMI-20261127-000000 (ami-2)" in text
+    assert "a newer Taupage AMI is available: Taupage-AMI-20261127-000000 (ami-2), 0 days old" in text
 
 
 def test_plain_tables_align_columns_and_show_empty_cells():

@@ -51,6 +51,12 @@ class AccountSettings:
     state_table: str = "ghe-backup-state"
     #: A deploy lock older than this (seconds) is reported as stale (and broken only by --force).
     lock_ttl: int = 7200
+    #: Taupage freshness: an AMI older than this is stale (inv status --check, inv refresh) ...
+    max_ami_age_days: int = 30
+    #: ... and so is one AWS retires (DeprecationTime) within this many days.
+    refresh_days_before_expiry: int = 7
+    #: The newest complete backup may be this old before the account needs attention.
+    max_backup_age_hours: int = 26
 
     @property
     def repository(self) -> str:

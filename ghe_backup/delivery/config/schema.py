@@ -48,6 +48,9 @@ PIPELINE = _closed(
         "poll_max_interval": {"type": "number", "minimum": 0.1, "maximum": 60},
         "state_table": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{3,255}$"},
         "lock_ttl": {"type": "integer", "minimum": 600, "maximum": 604800},
+        "max_ami_age_days": {"type": "integer", "minimum": 1, "maximum": 365},
+        "refresh_days_before_expiry": {"type": "integer", "minimum": 0, "maximum": 90},
+        "max_backup_age_hours": {"type": "integer", "minimum": 1, "maximum": 720},
     }
 )
 

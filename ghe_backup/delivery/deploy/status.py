@@ -1,15 +1,21 @@
-"""What runs in an account now: ghe-backup's stacks, their image and AMI, and whether Taupage moved on."""
+"""What runs in an account now: ghe-backup's stacks, their image and AMI, the AMI's age and expiry,
+whether a newer Taupage exists, the deploy lock, the backups, and what needs attention."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from ghe_backup.delivery.deploy.freshness import AmiAge, ami_age, ami_stale, backup_stale
 from ghe_backup.delivery.deploy.guard import check_caller
 from ghe_backup.delivery.deploy.lock import LockStatus, read
 from ghe_backup.delivery.target import Target
-from ghe_backup.errors import GheBackupError
+from ghe_backup.errors import Attention, GheBackupError
 from ghe_backup.plumbing.cloudformation import StackInfo
+
+BACKUP_PK, BACKUP_SK = "backup", "status"
+HEALTHY = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE"})
 
 
 @dataclass
@@ -19,15 +25,27 @@ class AccountStatus:
     region: str
     sandbox: bool
     stacks: list[StackInfo] = field(default_factory=list)
-    newest_taupage: dict[str, str] | None = None
+    newest_taupage: dict[str, Any] | None = None
     newer_taupage_available: bool = False
     running_ami_names: dict[str, str | None] = field(default_factory=dict)
+    running_ami: AmiAge | None = None  # of the running (newest healthy) stack
+    newest_ami: AmiAge | None = None
     lock: LockStatus | None = None  # None when the state table cannot be read
+    backup: dict[str, Any] | None = None  # as the backup program records it; None: nothing recorded (or unreadable)
+    stale_ami: list[str] = field(default_factory=list)  # why a refresh is due (inv refresh)
+    attention: list[str] = field(default_factory=list)  # everything inv status --check reports
+
+    @property
+    def running(self) -> StackInfo | None:
+        healthy = [s for s in self.stacks if s.status in HEALTHY]
+        return healthy[-1] if healthy else None
 
 
-def account_status(target: Target, account: Any = None, store: Any = None) -> AccountStatus:
+def account_status(
+    target: Target, account: Any = None, store: Any = None, now: dt.datetime | None = None
+) -> AccountStatus:
     """Read the account (``account``: a ``CloudFormationAccount``, ``store``: its state table; made from the
-    target when None). The lock is best effort: a table that cannot be read leaves it unknown."""
+    target when None). The lock and the backups are best effort: an unreadable table leaves them unknown."""
     if account is None:
         from ghe_backup.plumbing.cloudformation import CloudFormationAccount
         from ghe_backup.plumbing.statestore import StateTable
@@ -35,24 +53,59 @@ def account_status(target: Target, account: Any = None, store: Any = None) -> Ac
         access = target.access()
         account = CloudFormationAccount(access)
         store = store or StateTable(access, target.settings.state_table, target.name)
+    now = now or dt.datetime.now(dt.UTC)
     settings = target.settings
     check_caller(target, account.caller_account())
     stacks = account.list_stacks(target.stack_base)
     newest = account.newest_taupage()
-    names = {s.ami: account.ami_name(s.ami) for s in stacks if s.ami}
-    newer = bool(newest and any(s.ami and (names.get(s.ami) or "") < newest["name"] for s in stacks))
-    try:
-        lock = read(store, settings.name) if store is not None else None
-    except GheBackupError:
-        lock = None
-    return AccountStatus(
+    facts = {s.ami: account.describe_ami(s.ami) for s in stacks if s.ami}
+    names = {ami: (found or {}).get("name") for ami, found in facts.items()}
+    status = AccountStatus(
         account=settings.name,
         account_id=settings.account_id,
         region=settings.region,
         sandbox=target.sandbox,
         stacks=stacks,
         newest_taupage=newest,
-        newer_taupage_available=newer,
         running_ami_names=names,
-        lock=lock,
+        newest_ami=ami_age(newest, now),
     )
+    running = status.running
+    if running is not None and running.ami:
+        status.running_ami = ami_age(facts.get(running.ami) or {"id": running.ami, "name": names.get(running.ami)}, now)
+    status.newer_taupage_available = bool(
+        newest and running and running.ami != newest["id"] and (names.get(running.ami) or "") < newest["name"]
+    )
+    status.lock, status.backup = _from_table(store, settings.name)
+    status.stale_ami = ami_stale(status.running_ami, settings)
+    status.attention = attention(status, settings, now)
+    return status
+
+
+def _from_table(store: Any, name: str) -> tuple[LockStatus | None, dict[str, Any] | None]:
+    if store is None:
+        return None, None
+    try:
+        return read(store, name), store.get(BACKUP_PK, BACKUP_SK)
+    except GheBackupError:
+        return None, None
+
+
+def attention(status: AccountStatus, settings: Any, now: dt.datetime) -> list[str]:
+    """What needs attention: no backup instance, a stale AMI, stale backups, a stale deploy lock."""
+    found = []
+    if status.running is None:
+        found.append("no ghe-backup stack is running")
+    found += status.stale_ami
+    found += backup_stale(status.backup, settings, now)
+    if status.lock is not None and status.lock.stale:
+        found.append("the deploy lock is stale")
+    return found
+
+
+def require_fresh(found: list[AccountStatus]) -> list[AccountStatus]:
+    """``inv status --check``: exit 5 (``Attention``) naming what needs attention, else the statuses."""
+    needs = [f"{s.account}: {reason}" for s in found for reason in s.attention]
+    if needs:
+        raise Attention(f"{len(needs)} thing(s) need attention: " + "; ".join(needs), hint="see inv status")
+    return found

@@ -61,10 +61,20 @@ class ImageRef:
     revision: str | None = None  # the git commit the image was built from, when known
 
 
+@dataclass(frozen=True)
+class Intent:
+    """What a deploy is asked to run: an image, and for a rollback or refresh, what else is fixed."""
+
+    image: ImageRef
+    operation: str = "deploy"  # deploy | rollback | refresh
+    definition: dict[str, Any] | None = field(default=None, repr=False)  # None: as the config renders it now
+    ami: str | None = None  # None: the newest Taupage
+
+
 @dataclass
 class Connection:
     account: AccountReader
-    deployer: Deployer
+    deployer: Deployer | None  # None: read only (inv plan)
     store: Any = None  # the account's state table (``plumbing.statestore.StateTable``); None: not kept
 
 
@@ -97,6 +107,7 @@ class Plan:
     definition_hash: str = ""
     actor: Actor | None = None
     force: bool = False
+    operation: str = "deploy"
 
     @property
     def base(self) -> str:
@@ -162,6 +173,19 @@ class Plan:
 
 class Restored(StageFailed):
     """The new version failed and the previous one was recreated: backups resume."""
+
+
+def reader(target: Target) -> Connection:
+    """The account read only (``inv plan``): CloudFormation and the state table, no deployer (no token needed)."""
+    from ghe_backup.plumbing.cloudformation import CloudFormationAccount
+    from ghe_backup.plumbing.statestore import StateTable
+
+    access = target.access()
+    return Connection(
+        account=CloudFormationAccount(access),
+        deployer=None,
+        store=StateTable(access, target.settings.state_table, target.name),
+    )
 
 
 def connect(target: Target, *, attempts: int = 5, base_session: Any = None) -> Connection:
@@ -231,16 +255,21 @@ def tidy(target: Target, conn: Connection, stacks: list[StackInfo], budget: Budg
 
 def make_plan(
     target: Target,
-    image: ImageRef,
+    intent: Intent | ImageRef,
     stacks: list[StackInfo],
     conn: Connection,
     *,
     actor: Actor | None = None,
     force: bool = False,
 ) -> Plan:
-    ami = conn.account.newest_taupage()
+    intent = intent if isinstance(intent, Intent) else Intent(image=intent)
+    if intent.ami is None:
+        ami = conn.account.newest_taupage()
+    else:
+        ami = conn.account.describe_ami(intent.ami) or {"id": intent.ami, "name": "?"}
     last = stacks[-1] if stacks else None
-    definition = target.definition
+    definition = intent.definition if intent.definition is not None else target.definition
+    image = intent.image
     return Plan(
         target=target,
         image=image,
@@ -254,6 +283,7 @@ def make_plan(
         definition_hash=definition_hash(definition),
         actor=actor,
         force=force,
+        operation=intent.operation,
     )
 
 
