@@ -7,6 +7,8 @@ Exit codes: 0 success, 1 a stage or deployment failed, 2 bad input or config,
 3 infrastructure unreachable (see docs/operations.md).
 """
 
+from pathlib import Path
+
 from invoke import Collection, task
 
 from ghe_backup.edge import checks, render, views
@@ -61,18 +63,45 @@ def push(c, account, sandbox=False, json=False):
 def deploy(c, account, sandbox=False, yes=False, force=False, lock_wait=None, json=False):
     """Deploy the pushed image to each account (test, image and push run first)."""
     from ghe_backup.delivery.deploy.run import deploy_accounts
-    from ghe_backup.edge.prompt import ask_approval
 
     found = resolve(c.config)
     results = deploy_accounts(
         found.targets(account, sandbox),
-        ask=None if yes else ask_approval,
+        assume_yes=yes,
+        approved=found.approved,
         actor=found.actor,
         force=force,
         lock_wait=seconds(lock_wait, "lock-wait"),
         others=found.all_targets(sandbox),
     )
     return render.show(results, views.deploys, json=json)
+
+
+@preflight(checks.plan)
+@task(
+    iterable=["account"],
+    help={
+        "account": ACCOUNT_HELP,
+        "sandbox": SANDBOX_HELP,
+        "json": JSON_HELP,
+        "image": "plan the deploy of this pushed image tag (default: the tag the tree would get; nothing is built)",
+        "markdown": "print the plan as Markdown (for CI job summaries)",
+        "out": "save the plan to FILE, to apply it later with inv deploy --plan=FILE",
+        "exit-code": "exit 5 when a deploy would change anything (like git diff --exit-code)",
+    },
+)
+def plan(c, account, image=None, sandbox=False, json=False, markdown=False, out=None, exit_code=False):
+    """Show what a deploy would change in each account; changes and builds nothing."""
+    from ghe_backup.delivery.deploy.planning import plan_accounts, require_no_change, save
+    from ghe_backup.delivery.push.push import images_for
+
+    targets = resolve(c.config).targets(account, sandbox)
+    images = images_for(targets, tag=image)
+    found = plan_accounts(targets, lambda target: images[target.name])
+    if out:
+        save(found, Path(out), revision=next(iter(images.values())).revision)
+    render.show(found, views.plans, json=json, markdown=markdown)
+    return require_no_change(found) if exit_code else found
 
 
 @task(help={"json": JSON_HELP})
@@ -218,7 +247,7 @@ def sandbox_publish_taupage(c, date=None):
     return render.print_json(publish_taupage(resolve(c.config).root, date=date))
 
 
-ns = Collection(test, image, push, deploy, accounts, show_config, status, history)
+ns = Collection(test, image, push, plan, deploy, accounts, show_config, status, history)
 ns.add_collection(Collection("lock", lock_status, lock_acquire, lock_release))
 ns.add_collection(Collection("sandbox", sandbox_up, sandbox_down, sandbox_status, sandbox_publish_taupage))
 ns.configure(DEFAULTS)

@@ -36,7 +36,7 @@ def stages(monkeypatch, config_tree):
     monkeypatch.setattr(
         deploy_run,
         "deploy_accounts",
-        lambda targets, ask, **options: log.append(("deploy", [t.name for t in targets], ask is None)) or [],
+        lambda targets, **options: log.append(("deploy", [t.name for t in targets], options["assume_yes"])) or [],
     )
     return log
 

@@ -79,6 +79,16 @@ class TokenSource:
 
 
 @dataclass(frozen=True)
+class ImageRef:
+    """An image in a registry: what a deploy runs."""
+
+    tag: str
+    digest: str | None = None  # the manifest digest; None: not (yet) in the registry
+    repository: str | None = None
+    revision: str | None = None  # the git commit it was built from, when known
+
+
+@dataclass(frozen=True)
 class Actor:
     """Who runs this: recorded with the deploy lock, the history and the stack's tags."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ghe_backup.delivery.deploy.approval import check_approval_possible
+from ghe_backup.delivery.deploy.approval import check_approval_possible, needs_approval
 from ghe_backup.delivery.deploy.lock import check_ttl
 from ghe_backup.edge.targets import positive_int, resolve, seconds
 from ghe_backup.errors import UsageError
@@ -29,6 +29,19 @@ def some_accounts(config: Any, account: list[str] | None = None, sandbox: bool |
     resolve(config).some_targets(account, sandbox)
 
 
+def plan(
+    config: Any, account: list[str] | None = None, sandbox: bool | None = None, out: str | None = None, **_: Any
+) -> None:
+    """plan: valid targets; --out names a file that can be written."""
+    resolve(config).targets(account, sandbox)
+    if out is not None:
+        from pathlib import Path
+
+        folder = Path(out).expanduser().resolve().parent
+        if not folder.is_dir() or Path(out).is_dir():
+            raise UsageError(f"--out: cannot write a plan to {out}", hint="name a file in an existing folder")
+
+
 def deploy(
     config: Any,
     account: list[str] | None = None,
@@ -37,10 +50,21 @@ def deploy(
     lock_wait: Any = None,
     **_: Any,
 ) -> None:
-    """deploy: valid targets, a sensible --lock-wait, and approval can be had."""
+    """deploy: valid targets, a sensible --lock-wait, approval can be had; on a terminal it is asked
+    now, for every account that needs it, before anything is tested, built or pushed."""
     seconds(lock_wait, "lock-wait")
-    found = resolve(config).targets(account, sandbox)
-    check_approval_possible(found, assume_yes=yes, interactive=sys.stdin.isatty())
+    resolution = resolve(config)
+    found = resolution.targets(account, sandbox)
+    interactive = sys.stdin.isatty()
+    check_approval_possible(found, assume_yes=yes, interactive=interactive)
+    pending = needs_approval(found)
+    if pending and not yes:
+        from ghe_backup.delivery.deploy.planning import plan_accounts
+        from ghe_backup.delivery.push.push import images_for
+        from ghe_backup.edge.prompt import approve_all
+
+        images = images_for(pending)
+        resolution.approved = approve_all(plan_accounts(pending, lambda target: images[target.name]))
 
 
 def history(

@@ -24,6 +24,9 @@ class Table:
     rows: list[Sequence[Any]] = field(default_factory=list)
     title: str | None = None
     notes: list[str] = field(default_factory=list)  # lines after the table (part of the result)
+    block: str = ""  # preformatted text after the notes (a diff): printed as it is
+    block_kind: str = "diff"  # the fence's language in Markdown
+    header: bool = True  # False for key/value tables
 
 
 View = Callable[[Any], list[Table]]
@@ -43,15 +46,36 @@ def to_data(value: Any) -> Any:
     return value
 
 
-def show(result: Any, view: View, *, json: bool = False, out: IO[str] | None = None) -> Any:
-    """Print ``result`` as JSON or through ``view``; returns it (tasks return their results)."""
+def show(result: Any, view: View, *, json: bool = False, markdown: bool = False, out: IO[str] | None = None) -> Any:
+    """Print ``result`` as JSON, as Markdown (CI job summaries) or through ``view``; returns it."""
     out = out or sys.stdout
     if json:
         print_json(result, out)
+    elif markdown:
+        out.write("\n".join(markdown_table(table) for table in view(result)))
+        out.flush()
     else:
         for table in view(result):
             print_table(table, out)
     return result
+
+
+def markdown_table(table: Table) -> str:
+    """A GitHub-flavoured Markdown table (cells escaped), its notes as a list, its block fenced."""
+
+    def escape(value: str) -> str:
+        return value.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+    lines = [f"### {escape(table.title)}", ""] if table.title else []
+    lines.append("| " + " | ".join(escape(str(c)) for c in table.columns) + " |")
+    lines.append("|" + "---|" * len(table.columns))
+    lines += ["| " + " | ".join(escape(cell(v)) for v in row) + " |" for row in table.rows]
+    if table.notes:
+        lines += [""] + [f"- {escape(note)}" for note in table.notes]
+    if table.block:
+        fence = "````" if "```" in table.block else "```"
+        lines += ["", f"{fence}{table.block_kind}", table.block.rstrip("\n"), fence]
+    return "\n".join(lines) + "\n"
 
 
 def print_json(value: Any, out: IO[str] | None = None) -> None:
@@ -84,17 +108,20 @@ def print_table(table: Table, out: IO[str] | None = None) -> None:
     if _is_terminal(out):
         _rich_table(table, rows, out)
     else:
-        out.write(plain_table(table.columns, rows, table.title))
+        out.write(plain_table(table.columns, rows, table.title, header=table.header))
     for note in table.notes:
         out.write(note + "\n")
+    if table.block:
+        out.write(table.block if table.block.endswith("\n") else table.block + "\n")
     out.flush()
 
 
-def plain_table(columns: Sequence[str], rows: list[list[str]], title: str | None = None) -> str:
+def plain_table(columns: Sequence[str], rows: list[list[str]], title: str | None = None, *, header: bool = True) -> str:
     """Aligned columns, two spaces apart, nothing cut; the last column is not padded."""
-    widths = [max([len(str(c))] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
+    shown = [list(map(str, columns))] if header else []
+    widths = [max([len(r[i]) for r in shown + rows] or [0]) for i in range(len(columns))]
     lines = [title] if title else []
-    for row in [list(map(str, columns)), *rows]:
+    for row in [*shown, *rows]:
         padded = [value.ljust(width) for value, width in zip(row[:-1], widths[:-1], strict=True)] + row[-1:]
         lines.append("  ".join(padded).rstrip())
     return "\n".join(lines) + "\n"
@@ -112,7 +139,7 @@ def _rich_table(table: Table, rows: list[list[str]], out: IO[str]) -> None:
     from rich.table import Table as RichTable
     from rich.text import Text
 
-    rich = RichTable(title=Text(table.title) if table.title else None, title_justify="left")
+    rich = RichTable(title=Text(table.title) if table.title else None, title_justify="left", show_header=table.header)
     for column in table.columns:
         rich.add_column(Text(str(column)), overflow="fold")
     for row in rows:

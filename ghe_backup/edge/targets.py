@@ -23,6 +23,8 @@ class Resolution:
         self.root, self.config = root, config
         self._accounts: dict[str, AccountConfig] | None = None
         self._sandbox: dict[str, Any] | None = None
+        #: Plans approved on the terminal before the run started (account -> ``planning.AccountPlan``).
+        self.approved: dict[str, Any] = {}
 
     # -- inputs, each read once ---------------------------------------------------------------
 

@@ -159,3 +159,24 @@ def sandbox(current: dict[str, Any]) -> list[Table]:
     notes = [f"{key:<13} {current[key]}" for key in ("registry", "aws_endpoint", "token_env") if current.get(key)]
     notes += [f"lizzy[{account}] {url}" for account, url in current.get("lizzy", {}).items()]
     return [Table(("component", "state"), rows, title="sandbox", notes=notes)]
+
+
+def plans(found: list[Any]) -> list[Table]:
+    tables = []
+    for p in found:
+        run = p.running
+        title = f"{p.account} ({p.account_id}, {p.region}){' [sandbox]' if p.sandbox else ''}: {p.operation}"
+        verdict = "no change (up to date)" if p.no_op else "changes: " + ", ".join(p.changes or ["leftovers removed"])
+        rows = [
+            ("result", verdict),
+            ("running stack", f"{run.stack} ({run.status}, deployed by {run.deployed_by or '?'})" if run else "none"),
+            ("image", f"{run.image_tag if run else 'none'} -> {p.image_tag}"),
+            ("digest", f"{(run.digest if run else None) or '-'} -> {p.image_digest or 'not pushed yet'}"),
+            ("AMI", f"{_ami(run.ami) if run else 'none'} -> {_ami(p.ami)}"),
+            ("definition", f"{(run.definition_hash if run else None) or '-'} -> {p.definition_hash}"),
+            ("deletes", ", ".join(p.deletes) or "nothing"),
+            ("approval", "required" if p.approval_needed else "not required"),
+        ]
+        notes = [f"{p.account}: leftover of an earlier run, removed first: {name}" for name in p.leftovers]
+        tables.append(Table(("", ""), rows, title=title, notes=notes, block=p.diff, header=False))
+    return tables

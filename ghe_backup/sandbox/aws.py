@@ -109,7 +109,7 @@ def write_catalogue(path: Path, today: dt.date) -> Path:
                 "architecture": "x86_64",
                 "hypervisor": "xen",
                 "image_type": "machine",
-                "creation_date": f"{day:%Y-%m-%d}T00:00:00.000Z",
+                "creation_date": f"{min(day, today):%Y-%m-%d}T00:00:00.000Z",  # staged ones: made today
             }
         )
     path.parent.mkdir(parents=True, exist_ok=True)

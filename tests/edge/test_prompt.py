@@ -1,34 +1,57 @@
-"""The approval question on a terminal: the plan is shown, anything but 'yes' refuses."""
+"""The approval question on a terminal: the plan (with its diff) is shown, anything but 'yes' refuses."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
-from ghe_backup.edge.prompt import ask_approval
+from ghe_backup.delivery.deploy.freshness import AmiAge
+from ghe_backup.delivery.deploy.planning import AccountPlan, Running
+from ghe_backup.edge.prompt import approve_all, ask_approval
 from ghe_backup.errors import ConfigError, ExitCode
-from support.targets import make_target
 
-SUMMARY = [
-    ("image", "127.0.0.1:5000/ghe-backup:abc123"),
-    ("digest", "sha256:feed"),
-    ("AMI", "Taupage-AMI-20261101 (ami-1)"),
-]
+AMI = AmiAge(id="ami-1", name="Taupage-AMI-20261101-000000", created="2026-11-01T00:00:00+00:00", age_days=26.0)
 
 
-def plan():
-    return SimpleNamespace(target=make_target("prod"), summary=lambda: SUMMARY)
+def plan(no_op=False):
+    running = Running(
+        stack="ghe-backup-old1",
+        status="CREATE_COMPLETE",
+        image_tag="old1",
+        digest="sha256:old",
+        ami=AMI,
+        definition_hash="aaaa",
+        deployed_by="bob",
+        created="2026-11-01T10:00:00+00:00",
+    )
+    return AccountPlan(
+        account="prod",
+        account_id="123456789012",
+        region="eu-central-1",
+        sandbox=False,
+        deployer="lizzy",
+        operation="deploy",
+        approval_needed=True,
+        image_tag="abc123",
+        image_digest="sha256:feed",
+        repository="registry.example/ghe-backup",
+        ami=AMI,
+        definition_hash="bbbb",
+        running=running,
+        changes=[] if no_op else ["image", "definition"],
+        deletes=["ghe-backup-old1"],
+        diff="--- ghe-backup-old1 (as deployed)\n+++ to deploy\n-  InstanceType: t3.medium\n+  InstanceType: m5.large\n",
+        no_op=no_op,
+    )
 
 
-def test_yes_approves_after_showing_what_changes(capsys):
+def test_yes_approves_after_showing_the_plan_and_its_diff(capsys):
     prompts = []
     ask_approval(plan(), read=lambda prompt: prompts.append(prompt) or "yes")
     err = capsys.readouterr().err
-    assert "About to deploy to prod (123456789012):" in err
-    for label, value in SUMMARY:
-        assert label in err and value in err
-    assert prompts == ["Deploy to prod? Type 'yes' to continue: "]
+    assert "About to deploy prod (123456789012):" in err
+    assert "old1 -> abc123" in err and "sha256:old -> sha256:feed" in err and "ghe-backup-old1" in err
+    assert "-  InstanceType: t3.medium\n+  InstanceType: m5.large" in err
+    assert prompts == ["Deploy prod? Type 'yes' to continue: "]
 
 
 @pytest.mark.parametrize("answer", ["", "y", "no", "YES please"])
@@ -36,7 +59,7 @@ def test_anything_but_yes_refuses_and_changes_nothing(answer):
     with pytest.raises(ConfigError) as info:
         ask_approval(plan(), read=lambda prompt: answer)
     assert info.value.exit_code == ExitCode.BAD_INPUT
-    assert str(info.value) == "prod: deployment not approved (nothing was changed)"
+    assert str(info.value) == "prod: deploy not approved (nothing was changed)"
 
 
 def test_end_of_input_refuses():
@@ -45,3 +68,10 @@ def test_end_of_input_refuses():
 
     with pytest.raises(ConfigError, match="not approved"):
         ask_approval(plan(), read=closed)
+
+
+def test_every_question_comes_first_and_an_up_to_date_account_is_not_asked(capsys):
+    asked = []
+    approved = approve_all([plan(no_op=True), plan()], read=lambda prompt: asked.append(prompt) or "yes")
+    assert len(asked) == 1 and set(approved) == {"prod"}
+    assert "prod: up to date, nothing to approve" in capsys.readouterr().err

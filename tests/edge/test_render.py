@@ -32,7 +32,9 @@ def status(sandbox=True):
         newest_taupage={"id": "ami-2", "name": "Taupage-AMI-20261127-000000"},
         newer_taupage_available=True,
         running_ami_names={"ami-1": "Taupage-AMI-20261101-000000"},
-        newest_ami=AmiAge(id="ami-2", name="Taupage-AMI-20261127-000000", created="2026-11-27T00:00:00+00:00", age_days=0.5),
+        newest_ami=AmiAge(
+            id="ami-2", name="Taupage-AMI-20261127-000000", created="2026-11-27T00:00:00+00:00", age_days=0.5
+        ),
     )
 
 

@@ -87,7 +87,7 @@ def test_one_deploy_reads_the_sandbox_state_once_and_loads_the_config_once(runni
     monkeypatch.setattr(gate, "run_unit_tests", lambda root: None)
     monkeypatch.setattr(image_build, "build_image", lambda site: seen.append(site))
     monkeypatch.setattr(push_stage, "push_image", lambda found: seen.append(found) or [])
-    monkeypatch.setattr(deploy_run, "deploy_accounts", lambda found, ask, **options: seen.append(found) or [])
+    monkeypatch.setattr(deploy_run, "deploy_accounts", lambda found, **options: seen.append(found) or [])
     program = Program(namespace=tasks.ns, executor_class=PipelineExecutor, name="inv", binary="inv")
     program.run(["inv", "deploy", "--account=prod", "--account=staging", "--sandbox", "--yes"], exit=False)
     assert running_sandbox == {"load": 1, "probe": 1}

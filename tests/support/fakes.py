@@ -22,10 +22,20 @@ from ghe_backup.plumbing.cloudformation import Observation, StackInfo
 NEWEST = {"id": "ami-newest", "name": "Taupage-AMI-20261120-000000"}
 AMI_NAMES = {"ami-newest": NEWEST["name"], "ami-old": "Taupage-AMI-20261001-000000"}
 AMIS = {
-    "ami-newest": {"id": "ami-newest", "name": NEWEST["name"], "state": "available", "created": "2026-11-20T00:00:00.000Z",
-                   "deprecation": None},
-    "ami-old": {"id": "ami-old", "name": AMI_NAMES["ami-old"], "state": "available", "created": "2026-10-01T00:00:00.000Z",
-                "deprecation": "2027-10-01T00:00:00.000Z"},
+    "ami-newest": {
+        "id": "ami-newest",
+        "name": NEWEST["name"],
+        "state": "available",
+        "created": "2026-11-20T00:00:00.000Z",
+        "deprecation": None,
+    },
+    "ami-old": {
+        "id": "ami-old",
+        "name": AMI_NAMES["ami-old"],
+        "state": "available",
+        "created": "2026-10-01T00:00:00.000Z",
+        "deprecation": "2027-10-01T00:00:00.000Z",
+    },
 }
 
 

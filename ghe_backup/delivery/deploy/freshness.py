@@ -52,7 +52,7 @@ def ami_age(facts: dict[str, Any] | None, now: dt.datetime) -> AmiAge | None:
         id=facts["id"],
         name=facts.get("name") or "?",
         created=created.isoformat() if created else None,
-        age_days=round((now - created).total_seconds() / DAY, 1) if created else None,
+        age_days=max(0.0, round((now - created).total_seconds() / DAY, 1)) if created else None,
         deprecation=expiry.isoformat() if expiry else None,
         days_to_expiry=round((expiry - now).total_seconds() / DAY, 1) if expiry else None,
     )

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from ghe_backup.delivery.deploy import history, lock, steps
 from ghe_backup.delivery.deploy.definition import remember_definition
 from ghe_backup.delivery.deploy.interrupts import Interrupted, Interrupts, StoppedAtOnce
+from ghe_backup.delivery.deploy.planning import AccountPlan, still_holds
 from ghe_backup.delivery.deploy.steps import Budget, Connection, ImageRef, Plan, Restored
 from ghe_backup.delivery.deploy.wait import DeadlineExceeded
 from ghe_backup.delivery.push.records import pushed_image
 from ghe_backup.delivery.target import Actor, Target
-from ghe_backup.errors import ConfigError, GheBackupError, Locked, StageFailed, Unreachable
+from ghe_backup.errors import ConfigError, GheBackupError, Locked, StageFailed, Unreachable, UsageError
 from ghe_backup.plumbing.progress import say
 
-Ask = Callable[[Plan], None]
 NOBODY = Actor(user="unknown", host="unknown", pid=0)
 
 
@@ -60,7 +60,8 @@ class Progress:
 def deploy_accounts(
     targets: list[Target],
     *,
-    ask: Ask | None = None,
+    assume_yes: bool = False,
+    approved: dict[str, AccountPlan] | None = None,
     actor: Actor = NOBODY,
     force: bool = False,
     lock_wait: float = 0.0,
@@ -75,7 +76,8 @@ def deploy_accounts(
             result = deploy_account(
                 target,
                 pushed(target),
-                ask=ask,
+                assume_yes=assume_yes,
+                approved=approved,
                 actor=actor,
                 force=force,
                 lock_wait=lock_wait,
@@ -126,7 +128,8 @@ def deploy_account(
     target: Target,
     image: ImageRef,
     *,
-    ask: Ask | None = None,
+    assume_yes: bool = False,
+    approved: dict[str, AccountPlan] | None = None,
     actor: Actor = NOBODY,
     force: bool = False,
     lock_wait: float = 0.0,
@@ -139,7 +142,9 @@ def deploy_account(
 ) -> DeployResult:
     """Deploy ``image`` to one account under its deploy lock; the attempt is recorded whatever happens.
 
-    ``ask`` asks for approval (the account needs it and no ``--yes``); ``connect`` gives the
+    An account that needs approval deploys with ``assume_yes`` (``--yes``, after a CI's own approval) or
+    with its ``approved`` plan (asked on the terminal before the run, or a saved plan), which must
+    still hold: what is deployed is what was approved. ``connect`` gives the
     account, its state table and its deployer (fakes in unit tests), ``clock``/``sleep`` the time
     waits run on; ``interrupts`` the signals of this run.
     """
@@ -197,7 +202,8 @@ def deploy_account(
                 budget,
                 attempt,
                 progress,
-                ask=ask,
+                assume_yes=assume_yes,
+                approved=approved,
                 actor=actor,
                 force=force,
                 elsewhere=find_elsewhere(others, target),
@@ -241,7 +247,8 @@ def _deploy(
     attempt: history.Attempt,
     progress: Progress,
     *,
-    ask: Ask | None,
+    assume_yes: bool,
+    approved: dict[str, AccountPlan] | None,
     actor: Actor,
     force: bool,
     elsewhere: Callable[[str], str | None],
@@ -269,8 +276,8 @@ def _deploy(
         attempt.result, attempt.stack_version, attempt.left = "up to date", running.version, f"runs {running.name}"
         return _result(target, plan, running.name, running.version, "up to date", changed=False, seconds=laps)
     attempt.replaced = [p.name for p in plan.previous]
-    interrupts.checkpoint("asking for approval")
-    steps.approve(plan, ask, log)
+    check_approved(target, plan, assume_yes, (approved or {}).get(settings.name))
+    steps.show(plan, log)
     interrupts.checkpoint("any change")
     lap("plan")
     with interrupts.changing():
@@ -328,6 +335,22 @@ def _result(
         changed=changed,
         seconds=seconds,
     )
+
+
+def check_approved(target: Target, plan: Plan, assume_yes: bool, approved: AccountPlan | None) -> None:
+    """An account that needs approval has it: ``--yes``, or an approved plan that still holds."""
+    name = target.settings.name
+    if approved is not None:
+        moved = still_holds(approved, plan)
+        if moved:
+            raise ConfigError(
+                f"{name}: the approved plan no longer holds: {'; '.join(moved)}",
+                hint="nothing was changed; make and approve a new plan",
+            )
+    elif target.settings.approval and not assume_yes:
+        raise UsageError(
+            f"{name}: deployment needs approval", hint="approve on a terminal, pass --yes, or apply a saved plan"
+        )
 
 
 def result_of(err: GheBackupError) -> str:

@@ -31,7 +31,7 @@ from ghe_backup.delivery.deploy.guard import WrongAccount, check_caller
 from ghe_backup.delivery.deploy.interrupts import Interrupted, Interrupts
 from ghe_backup.delivery.deploy.versions import stack_name, stack_version
 from ghe_backup.delivery.deploy.wait import StackFailed, wait_for_stack
-from ghe_backup.delivery.target import Actor, Target
+from ghe_backup.delivery.target import Actor, ImageRef, Target
 from ghe_backup.errors import GheBackupError, StageFailed
 from ghe_backup.plumbing.cloudformation import Observation, StackInfo
 
@@ -51,14 +51,6 @@ class AccountReader(Protocol):
     def newest_taupage(self) -> dict[str, str] | None: ...
     def ami_name(self, ami: str | None) -> str | None: ...
     def delete_stack(self, stack: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    tag: str
-    digest: str | None = None
-    repository: str | None = None
-    revision: str | None = None  # the git commit the image was built from, when known
 
 
 @dataclass(frozen=True)
@@ -287,11 +279,8 @@ def make_plan(
     )
 
 
-def approve(plan: Plan, ask: Callable[[Plan], None] | None, log: Log) -> None:
-    """Ask when the account needs approval and ``ask`` is given (refusing raises); else show the plan."""
-    if plan.target.settings.approval and ask is not None:
-        ask(plan)
-        return
+def show(plan: Plan, log: Log) -> None:
+    """Say what is about to change (the approval, if needed, was had before)."""
     for label, value in plan.summary():
         log(f"{label:<12} {value}")
 

@@ -15,12 +15,12 @@ from typing import Any
 
 import docker.errors
 
-from ghe_backup.delivery.image.build import current_image
+from ghe_backup.delivery.image.build import current_image, image_name
 from ghe_backup.delivery.image.records import ImageResult
 from ghe_backup.delivery.push.pushlog import PushLog
 from ghe_backup.delivery.push.records import PushResult, record_push
 from ghe_backup.delivery.push.registry_auth import RegistryAuth, registry_auth
-from ghe_backup.delivery.target import Target
+from ghe_backup.delivery.target import ImageRef, Target
 from ghe_backup.plumbing import engine
 from ghe_backup.plumbing.progress import say
 
@@ -67,6 +67,28 @@ def push_to_account(client: Any, image: ImageResult, target: Target, report: Cal
     note = "no layer uploaded, registry already had them" if skipped else f"{log.uploaded_bytes / 1e6:.1f} MB uploaded"
     report(f"{target.name}: pushed {ref} -> {digest} ({note})")
     return _result(target, image, digest, log.uploaded_bytes, False, started)
+
+
+def images_for(targets: list[Target], tag: str | None = None, client: Any = None) -> dict[str, ImageRef]:
+    """Per account, the image a deploy would run: ``tag`` (default: the tag the image stage would give
+    the tree as it is, computed without building) and its digest in that account's registry, if there."""
+    if not targets:
+        return {}
+    site = targets[0].build
+    client = client or engine.connect(site.docker_host)
+    revision = None
+    if tag is None:
+        _, content = image_name(client, site)
+        tag, revision = content.tag, content.revision
+    return {
+        t.name: ImageRef(
+            tag=tag,
+            digest=remote_digest(client, f"{t.repository}:{tag}", registry_auth(t)),
+            repository=t.repository,
+            revision=revision,
+        )
+        for t in targets
+    }
 
 
 def remote_digest(client: Any, ref: str, auth: RegistryAuth) -> str | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
-import io
 import json
 import time
 
@@ -14,9 +13,10 @@ import yaml
 
 from ghe_backup.delivery.config import load_accounts
 from ghe_backup.delivery.deploy import history, steps
+from ghe_backup.delivery.deploy.planning import plan_accounts
 from ghe_backup.delivery.deploy.run import deploy_account
 from ghe_backup.delivery.deploy.steps import ImageRef
-from ghe_backup.edge.prompt import ask_approval
+from ghe_backup.edge.prompt import approve_all
 from ghe_backup.edge.targets import Resolution
 from ghe_backup.errors import ExitCode, GheBackupError
 from ghe_backup.sandbox import aws as sandbox_aws
@@ -39,10 +39,10 @@ def digest_of(tag):
     return "sha256:" + hashlib.sha256(tag.encode()).hexdigest()
 
 
-def deploy(account, tag, *, attempts=5, base_session=None, ask=None):
+def deploy(account, tag, *, attempts=5, base_session=None):
     image = ImageRef(tag=tag, digest=digest_of(tag), repository=f"{account.registry}/ghe-backup")
     connect = lambda t: steps.connect(t, attempts=attempts, base_session=base_session)  # noqa: E731
-    return deploy_account(account, image, ask=ask, connect=connect)
+    return deploy_account(account, image, assume_yes=True, connect=connect)
 
 
 def settings_of(root, name):
@@ -256,21 +256,27 @@ def test_a_senza_error_shows_its_first_meaningful_line(sandbox, shipped_tree, ca
     assert_no_secrets(capsys.readouterr().err + message, sandbox)
 
 
-def test_prod_asks_before_changing_anything_and_no_means_nothing_changes(sandbox, shipped_tree, monkeypatch, capsys):
+def test_prod_asks_with_the_plan_before_changing_anything_and_no_means_nothing_changes(sandbox, shipped_tree, capsys):
     root = shipped_tree
     account = target(root, "prod", "lizzy")
     assert account.settings.approval
+    good = deploy(account, "good1")
+    edit_base(root, "MAX_SNAPSHOT_AGE: 14400", "MAX_SNAPSHOT_AGE: 28800")
+    account = target(root, "prod", "lizzy")
     image = ImageRef(tag="ask1", digest="sha256:" + "cd" * 32, repository=f"{account.registry}/ghe-backup")
+    plans = plan_accounts([account], lambda t: image)
 
-    monkeypatch.setattr("sys.stdin", io.StringIO("no\n"))
     with pytest.raises(GheBackupError) as excinfo:
-        deploy_account(account, image, ask=ask_approval)
-    assert failure(excinfo) == (2, "prod: deployment not approved (nothing was changed)")
-    assert live_stacks(root, "prod") == {}
+        approve_all(plans, read=lambda prompt: "no")
+    assert failure(excinfo) == (2, "prod: deploy not approved (nothing was changed)")
+    assert list(live_stacks(root, "prod")) == [good.stack]
     err = capsys.readouterr().err
-    assert "About to deploy to prod (123456789012):" in err
-    assert "127.0.0.1:5000/ghe-backup:ask1" in err and "sha256:" + "cd" * 32 in err and "Taupage-AMI-" in err
+    assert "About to deploy prod (123456789012):" in err
+    assert f"{good.stack} (CREATE_COMPLETE" in err and "good1 -> ask1" in err and "sha256:" + "cd" * 32 in err
+    assert "-        MAX_SNAPSHOT_AGE: 14400\n+        MAX_SNAPSHOT_AGE: 28800" in err  # the definition's diff
+    assert sandbox.endpoints["aws_accounts"]["prod"]["kms_private_ssh_key"].removeprefix("aws:kms:") not in err
+    assert_no_secrets(err, sandbox)
 
-    monkeypatch.setattr("sys.stdin", io.StringIO("yes\n"))
-    result = deploy_account(account, image, ask=ask_approval)
-    assert list(live_stacks(root, "prod")) == [result.stack]
+    approved = approve_all(plans, read=lambda prompt: "yes")
+    result = deploy_account(account, image, approved=approved)
+    assert list(live_stacks(root, "prod")) == [result.stack] and result.replaced == [good.stack]

@@ -20,6 +20,7 @@ from ghe_backup.delivery.deploy.definition import (
 )
 from ghe_backup.delivery.deploy.guard import WrongAccount
 from ghe_backup.delivery.deploy.interrupts import Interrupted, Interrupts
+from ghe_backup.delivery.deploy.planning import plan_account
 from ghe_backup.delivery.deploy.run import deploy_account
 from ghe_backup.delivery.deploy.steps import ImageRef
 from ghe_backup.delivery.target import Actor
@@ -237,27 +238,38 @@ def test_an_agent_of_another_empty_account_is_caught_after_its_create_and_cleane
     assert [c[0] for c in changes(account)] == ["create", "delete"]
 
 
-def test_a_refused_approval_changes_nothing(target):
+def test_an_approved_plan_that_no_longer_holds_changes_nothing(target):
     target = with_settings(target, approval=True)
-    account = FakeAccount(account_id=target.settings.account_id)
+    account, store = FakeAccount(account_id=target.settings.account_id), FakeStore()
     account.add(OLD, "oldd261101000000")
-    asked = []
-
-    def refuse(plan):
-        asked.append(plan)
-        raise ConfigError("staging: deployment not approved", hint="nothing was changed")
-
-    with pytest.raises(ConfigError):
-        deploy(target, account, FakeDeployer(account), ask=refuse)
-    [plan] = asked
-    assert plan.previous[0].name == OLD and plan.ami == NEWEST
-    assert dict(plan.summary())["replaces"].startswith(f"{OLD} (image old, AMI ami-old)")
+    approved = plan_account(target, IMAGE, connector(account, FakeDeployer(account), store)(target))
+    account.newest = {"id": "ami-newer", "name": "Taupage-AMI-20261201-000000"}  # a new Taupage since
+    with pytest.raises(ConfigError) as excinfo:
+        deploy(target, account, FakeDeployer(account), store, approved={"staging": approved})
+    assert excinfo.value.exit_code == ExitCode.BAD_INPUT
+    assert "staging: the approved plan no longer holds: the AMI would be Taupage-AMI-20261201-000000" in str(
+        excinfo.value
+    )
     assert changes(account) == []
 
 
-def test_an_account_without_approval_is_not_asked(target):
+def test_an_approved_plan_that_holds_is_deployed(target):
+    target = with_settings(target, approval=True)
+    account, store = FakeAccount(account_id=target.settings.account_id), FakeStore()
+    account.add(OLD, "oldd261101000000")
+    approved = plan_account(target, IMAGE, connector(account, FakeDeployer(account), store)(target))
+    assert approved.changes == ["image", "AMI", "definition"] and approved.deletes == [OLD]
+    result = deploy(target, account, FakeDeployer(account), store, approved={"staging": approved})
+    assert result.changed and result.replaced == [OLD]
+
+
+def test_an_account_that_needs_approval_without_it_is_refused(target):
+    target = with_settings(target, approval=True)
     account = FakeAccount(account_id=target.settings.account_id)
-    deploy(target, account, FakeDeployer(account), ask=lambda plan: pytest.fail("staging needs no approval"))
+    with pytest.raises(ConfigError, match="staging: deployment needs approval"):
+        deploy(target, account, FakeDeployer(account))
+    assert changes(account) == []
+    assert deploy(target, account, FakeDeployer(account), assume_yes=True).changed
 
 
 def test_a_stack_being_updated_is_waited_for_first(target):
@@ -356,19 +368,12 @@ def test_the_lock_is_released_after_a_failure(target):
 
 
 def test_a_signal_before_any_change_stops_there(target):
-    target = with_settings(target, approval=True)
     account, store = FakeAccount(account_id=target.settings.account_id), FakeStore()
     account.add(OLD, "oldd261101000000")
     interrupts = Interrupts()
+    interrupts.receive("SIGINT")  # while the lock is taken and the account read
     with pytest.raises(Interrupted) as excinfo:
-        deploy(
-            target,
-            account,
-            FakeDeployer(account),
-            store,
-            interrupts=interrupts,
-            ask=lambda plan: interrupts.receive("SIGINT"),
-        )
+        deploy(target, account, FakeDeployer(account), store, interrupts=interrupts)
     assert excinfo.value.exit_code == ExitCode.INTERRUPTED == 130
     assert "nothing was changed" in str(excinfo.value) and changes(account) == []
     assert store.get(lock.PK, lock.SK) is None and attempts(store)[-1]["result"] == "interrupted"
