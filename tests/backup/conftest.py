@@ -4,6 +4,7 @@ backup-utils, a fake private key, and a real moto server for KMS."""
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import os
 import re
@@ -97,6 +98,42 @@ def run_cli(args: list[str], env: dict[str, str], timeout: float = 30, **kwargs)
         [sys.executable, "-m", "ghe_backup", *args], env=subprocess_env(env), cwd=REPO_ROOT,
         capture_output=True, text=True, timeout=timeout, **kwargs,
     )
+
+
+def _mount(*args: str) -> None:
+    subprocess.run(["mount", *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path) -> Path:
+    """A real 1 MiB tmpfs (needs root): ENOSPC and read-only remounts come from the kernel."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "volume"
+    mount.mkdir()
+    _mount("-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(mount))
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def remount_read_only(mount: Path) -> None:
+    """What ext4 with errors=remount-ro does to the data volume after an I/O error."""
+    _mount("-o", "remount,ro", str(mount))
+
+
+def fill_disk(mount: Path) -> Path:
+    """Write zeros until the file system is full (ENOSPC); returns the file to delete later."""
+    filler = mount / "filler"
+    with open(filler, "wb", buffering=0) as handle:
+        chunk = b"\0" * 4096
+        try:
+            while True:
+                handle.write(chunk)
+        except OSError as err:
+            assert err.errno == errno.ENOSPC, err
+    return filler
 
 
 @pytest.fixture(scope="session")
