@@ -225,7 +225,7 @@ def install_ssh_key(settings: Settings, *, kms_client=None) -> KeyInstallResult:
         log_event(log, "ssh_key_kept", path=str(dest))
         return KeyInstallResult(dest, "kept", None)
     ciphertext, source = read_encrypted_key(settings.taupage_config, settings.ssh_key_secret_file)
-    region = settings.kms_region or instance_region(settings.metadata_endpoint, settings.metadata_timeout)
+    region = settings.aws_region or instance_region(settings.metadata_endpoint, settings.metadata_timeout)
     key = decrypt_key(ciphertext, region, source=str(source), client=kms_client)
     try:
         write_key_file(dest, key)

@@ -37,6 +37,14 @@ def events(caplog) -> list[dict]:
     return [json.loads(formatter.format(record)) for record in caplog.records]
 
 
+def host_key_line(seed: int = 1) -> str:
+    """An ed25519 public key line ("ssh-ed25519 <base64>") in the SSH wire format."""
+    import struct
+
+    blob = b"".join(struct.pack(">I", len(part)) + part for part in (b"ssh-ed25519", bytes([seed]) * 32))
+    return f"ssh-ed25519 {base64.b64encode(blob).decode()}"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -66,6 +74,8 @@ def backup_env(tmp_path: Path, standin: Path) -> dict[str, str]:
         "SSH_KEY_PATH": str(tmp_path / "home" / ".ssh" / "id_rsa"),
         "TAUPAGE_CONFIG": str(tmp_path / "meta" / "taupage.yaml"),
         "BACKUP_SCHEDULE": "0 */2 * * *",
+        "GHE_KNOWN_HOSTS": f"[github.example.com]:122 {host_key_line()}\n",
+        "STATE_TABLE": "",  # tests of the account's state table turn it on
         "HEALTH_BIND": "127.0.0.1",
         "HEALTH_PORT": "0",
         # Nothing listens here: a metadata lookup fails at once instead of hanging.

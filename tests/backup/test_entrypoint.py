@@ -116,13 +116,16 @@ def test_prepare_fails_fast_with_a_clear_error_and_writes_nothing(settings):
 
 def test_prepare_checks_settings_before_the_key_step(settings):
     from ghe_backup.backup.backup_config import BackupConfigError
+    from ghe_backup.backup.hostspec import HostnameError
     from ghe_backup.backup.runner import BackupCommandMissing
     from ghe_backup.backup.schedule import ScheduleError
 
     # Each of these would otherwise fail later, at the key step (no Taupage user data here).
     for bad, error in ((dict(schedule="whenever"), ScheduleError),
                        (dict(backup_command="no-such-ghe-backup"), BackupCommandMissing),
-                       (dict(ghe_hostname="bad_host"), BackupConfigError),
+                       (dict(ghe_hostname="bad_host"), HostnameError),
+                       (dict(ghe_hostname="github.example.com:22"), HostnameError),
+                       (dict(known_hosts=None), BackupConfigError),
                        (dict(data_dir=settings.data_mount.parent / "root-disk"), BackupConfigError)):
         with pytest.raises(error):
             prepare(replace(settings, **bad))

@@ -203,7 +203,7 @@ def kms_value(aws_env, fake_private_key):
 def _with_taupage(settings, value, **changes):
     settings.taupage_config.parent.mkdir(parents=True, exist_ok=True)
     settings.taupage_config.write_text(yaml.safe_dump({"kms_private_ssh_key": value}))
-    return replace(settings, **{"kms_region": "eu-central-1", **changes})
+    return replace(settings, **{"aws_region": "eu-central-1", **changes})
 
 
 @pytest.mark.integration
@@ -223,7 +223,7 @@ def test_region_from_metadata_feeds_kms(settings, aws_env, fake_private_key, imd
     kms = _kms_client("eu-west-1")
     key_id = kms.create_key()["KeyMetadata"]["KeyId"]
     value = "aws:kms:" + base64.b64encode(kms.encrypt(KeyId=key_id, Plaintext=fake_private_key)["CiphertextBlob"]).decode()
-    configured = _with_taupage(settings, value, kms_region=None, metadata_endpoint=imds)
+    configured = _with_taupage(settings, value, aws_region=None, metadata_endpoint=imds)
     install_ssh_key(configured)
     assert settings.ssh_key_path.read_bytes() == fake_private_key
 
