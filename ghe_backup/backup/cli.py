@@ -7,8 +7,10 @@ exit code; errors propagate as ``GheBackupError`` to ``ghe_backup.__main__.main`
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import replace
@@ -20,10 +22,13 @@ from ghe_backup.errors import ExitCode, StageFailed, Unreachable
 from .backup_config import render_backup_config, write_backup_config
 from .entrypoint import run_service
 from .hygiene import run_hygiene
+from .logs import log_event
 from .runner import BackupRunner
 from .schedule import next_run, parse_schedule
 from .settings import load_settings
 from .sshkey import install_ssh_key
+
+log = logging.getLogger(__name__)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -33,13 +38,30 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_backup_once(args: argparse.Namespace) -> int:
     settings = load_settings()
     write_backup_config(settings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass  # the runner reports an unwritable volume as a failed run
     runner = BackupRunner(settings)
-    signal.signal(signal.SIGTERM, lambda *_: runner.terminate())
+    signals = []
+
+    def on_signal(signum, _frame):
+        # Ctrl-C reaches only us: backup-utils runs in its own session. Stop it and wait for its
+        # clean-up, so the lock is released only when it is gone; a second signal kills it.
+        signals.append(signum)
+        log_event(log, "shutdown_requested", signal=signal.Signals(signum).name)
+        if len(signals) == 1:
+            threading.Thread(target=runner.stop, args=(settings.shutdown_grace,), daemon=True).start()
+        else:
+            runner.kill()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     outcome = runner.run_once()
     if outcome.result in ("failed", "terminated"):
-        raise StageFailed(f"backup {outcome.result} with exit code {outcome.exit_code}",
-                          hint="see the backup_output log lines above")
+        code = "" if outcome.exit_code is None else f" with exit code {outcome.exit_code}"
+        raise StageFailed(f"backup {outcome.result}{code}{': ' + outcome.reason if outcome.reason else ''}",
+                          hint="see the log lines above")
     return ExitCode.OK
 
 

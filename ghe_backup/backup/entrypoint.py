@@ -1,8 +1,8 @@
 """The container's main program: key -> config -> hygiene -> scheduler and health server.
 
 ``run_service`` prepares everything (failing fast with a clear error on bad settings), then
-runs backups on the schedule until SIGTERM or SIGINT. On shutdown a running backup gets
-``SHUTDOWN_GRACE`` seconds to finish before its process group is stopped; the lock is
+runs backups on the schedule until SIGTERM or SIGINT. On shutdown a running backup is
+signalled at once and gets ``SHUTDOWN_GRACE`` seconds for its own clean-up; the lock is
 released either way and the process exits 0.
 """
 
@@ -93,8 +93,8 @@ def run_service(settings: Settings, *, stop: threading.Event | None = None, hand
         while not stop.wait(1.0):
             pass
     finally:
-        finished = runner.stop(settings.shutdown_grace)
+        was_running = runner.stop(settings.shutdown_grace)
         worker.join(5)
         server.stop()
-        log_event(log, "service_stopped", backup_finished_by_itself=finished)
+        log_event(log, "service_stopped", backup_was_running=was_running)
     return 0

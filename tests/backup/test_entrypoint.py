@@ -4,6 +4,7 @@ answer /health and /metrics, stop cleanly on SIGTERM (also in the middle of a ba
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -93,19 +94,30 @@ def test_service_backs_up_reports_health_and_stops_cleanly(service, settings):
     assert load_state(settings.state_path).runs_total["success"] >= 1
 
 
-def test_sigterm_during_a_long_backup_stops_it_cleanly(service, settings):
-    # SHUTDOWN_GRACE=0: stop at once (test_runner covers a run finishing within the grace).
-    proc, url, log_path = service(GHE_STANDIN_SLEEP="60", SHUTDOWN_GRACE="0")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_during_a_long_backup_stops_it_cleanly(service, settings, signum, tmp_path):
+    record = tmp_path / "record"
+    proc, url, log_path = service(GHE_STANDIN_SLEEP="60", GHE_STANDIN_RECORD=str(record))
     _wait_for(lambda: (settings.data_dir / "in-progress").exists())
     _wait_for(lambda: json.loads(_get(url + "/health")[1])["backup_running"] is True)
     started = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     assert proc.wait(15) == 0
     assert time.monotonic() - started < 5
     assert load_state(settings.state_path).last_run.result == "terminated"
     assert not (settings.data_dir / "in-progress").exists() and not lock_is_held(settings.lock_path)
+    pid = int(record.read_text().split()[1])
+    assert f"end {pid} 143" in record.read_text() and not _alive(pid)  # backup-utils ended with us
     stopped = [e for e in _events(log_path) if e["event"] == "service_stopped"]
-    assert stopped == [dict(stopped[0], backup_finished_by_itself=False)]
+    assert stopped == [dict(stopped[0], backup_was_running=True)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_prepare_fails_fast_with_a_clear_error_and_writes_nothing(settings):
