@@ -71,6 +71,10 @@ def test_exactly_stale_things_go(settings, data_dir):
 def live_backup_utils():
     """A live process whose command line runs ghe-backup, as a hand-started backup-utils would."""
     proc = subprocess.Popen(["/opt/backup-utils/bin/ghe-backup", "60"], executable="sleep")
+    deadline = time.monotonic() + 5
+    while b"ghe-backup" not in Path(f"/proc/{proc.pid}/cmdline").read_bytes():  # exec is done
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     yield proc.pid
     proc.kill()
     proc.wait()
