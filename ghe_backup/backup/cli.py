@@ -7,6 +7,7 @@ exit code; errors propagate as ``GheBackupError`` to ``ghe_backup.__main__.main`
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
@@ -101,15 +102,20 @@ def cmd_health(args: argparse.Namespace) -> int:
     url = args.url or f"http://127.0.0.1:{load_settings().health_port}/health"
     try:
         with urllib.request.urlopen(url, timeout=args.timeout) as response:
-            print(response.read().decode())
-            return ExitCode.OK
+            text = response.read().decode()
     except urllib.error.HTTPError as err:
-        print(err.read().decode())
-        return ExitCode.FAILED
+        text = err.read().decode()
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
         raise Unreachable(f"health endpoint {url} did not answer: {reason}",
                           hint="is 'ghe-backup run' running? check HEALTH_PORT") from None
+    print(text)
+    try:
+        status = json.loads(text).get("status")
+    except (ValueError, AttributeError):
+        status = None
+    # /health answers 200 whenever the service runs; the verdict is its status.
+    return ExitCode.OK if status in ("healthy", "starting") else ExitCode.FAILED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,10 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--replace", action="store_true", help="replace an existing key file")
     add("render-config", cmd_render_config, "Write backup-utils' backup.config.").add_argument(
         "--stdout", action="store_true", help="print it instead of writing GHE_BACKUP_CONFIG")
-    add("hygiene", cmd_hygiene, "Remove stale in-progress markers and stalled snapshots.")
+    add("hygiene", cmd_hygiene, "Remove stale run markers and stalled snapshots.")
     add("schedule", cmd_schedule, "Print the next due times of BACKUP_SCHEDULE (UTC).").add_argument(
         "--count", type=int, default=5, help="how many due times")
-    health = add("health", cmd_health, "Query /health; exit 0 if healthy, 1 if not, 3 if no answer.")
+    health = add("health", cmd_health, "Query /health; exit 0 if healthy or starting, 1 if degraded, 3 if no answer.")
     health.add_argument("--url", help="default http://127.0.0.1:$HEALTH_PORT/health")
     health.add_argument("--timeout", type=float, default=5.0)
     return parser

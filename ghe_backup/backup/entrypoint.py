@@ -1,13 +1,16 @@
-"""The container's main program: key -> config -> hygiene -> scheduler and health server.
+"""The container's main program: health server -> key -> config -> hygiene -> scheduled backups.
 
-``run_service`` prepares everything (failing fast with a clear error on bad settings), then
-runs backups on the schedule until SIGTERM or SIGINT. On shutdown a running backup is
-signalled at once and gets ``SHUTDOWN_GRACE`` seconds for its own clean-up; the lock is
-released either way and the process exits 0.
+``run_service`` serves ``/health`` before anything slow (KMS, hygiene of a large volume), so the
+platform's start-up check gets its 200 within the first second. Bad settings still stop the
+program with exit 2; a data volume that turned read-only does not: the service keeps answering,
+reports the alert and skips backups until the volume is writable again. On SIGTERM or SIGINT a
+running backup is signalled at once and given ``SHUTDOWN_GRACE`` seconds for its own clean-up;
+the lock is released either way and the process exits 0.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 import threading
@@ -17,15 +20,18 @@ from ghe_backup import __version__
 from ghe_backup.errors import ConfigError
 
 from .backup_config import render_backup_config, write_backup_config
-from .health import HealthServer, Thresholds, collect_status
+from .health import HealthMonitor, HealthServer
 from .hygiene import run_hygiene
 from .logs import log_event
 from .runner import BackupRunner, RunOutcome, backup_command
 from .schedule import Scheduler, parse_schedule
 from .settings import Settings
 from .sshkey import install_ssh_key
+from .status import Thresholds, collect_status
+from .volume import unwritable
 
 log = logging.getLogger(__name__)
+MONITOR_INTERVAL = 60.0  # seconds between alert checks when nobody polls /health
 
 
 def prepare(settings: Settings) -> None:
@@ -40,8 +46,14 @@ def prepare(settings: Settings) -> None:
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise ConfigError(f"cannot create GHE_DATA_DIR={settings.data_dir}: {err.strerror}",
-                          hint="check the data volume's permissions") from None
+        if err.errno != errno.EROFS:
+            raise ConfigError(f"cannot create GHE_DATA_DIR={settings.data_dir}: {err.strerror}",
+                              hint="check the data volume's permissions") from None
+    problem = unwritable(settings.data_dir)
+    if problem:  # e.g. ext4 remounted read-only after I/O errors: report it, do not restart-loop
+        log_event(log, "data_volume_unwritable", level=logging.ERROR, data_dir=str(settings.data_dir),
+                  problem=problem)
+        return
     run_hygiene(settings.data_dir, settings.lock_path, stale_marker_age=settings.stale_marker_age,
                 stalled_snapshot_age=settings.stalled_snapshot_age)
 
@@ -65,9 +77,6 @@ class _SkipCounter:
 def run_service(settings: Settings, *, stop: threading.Event | None = None, handle_signals: bool = True) -> int:
     """Run the backup service until ``stop`` is set (by SIGTERM/SIGINT when ``handle_signals``)."""
     started_at = time.time()
-    log_event(log, "service_starting", version=__version__, schedule=settings.schedule,
-              data_dir=str(settings.data_dir))
-    prepare(settings)
     stop = stop or threading.Event()
     if handle_signals:
         def request_stop(signum, _frame):
@@ -75,26 +84,36 @@ def run_service(settings: Settings, *, stop: threading.Event | None = None, hand
             stop.set()
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
+    log_event(log, "service_starting", version=__version__, schedule=settings.schedule,
+              data_dir=str(settings.data_dir))
 
+    ready = threading.Event()
     runner = BackupRunner(settings)
     counter = _SkipCounter(runner)
-    scheduler = Scheduler(settings.schedule, counter.run_once, stop)
-    counter.scheduler = scheduler
 
     def status():
-        return collect_status(settings.data_dir, settings.lock_path, settings.state_path,
-                              now=time.time(), started_at=started_at, skipped_total=counter.total)
+        return collect_status(settings.data_dir, settings.lock_path, settings.state_path, now=time.time(),
+                              started_at=started_at, skipped_total=counter.total, data_mount=settings.data_mount,
+                              ready=ready.is_set())
 
-    server = HealthServer(status, Thresholds.from_settings(settings), settings.health_bind,
-                          settings.health_port).start()
-    worker = threading.Thread(target=scheduler.run, name="scheduler", daemon=True)
-    worker.start()
+    monitor = HealthMonitor(status, Thresholds.from_settings(settings))
+    server = HealthServer(monitor, settings.health_bind, settings.health_port).start()
+    threading.Thread(target=monitor.run, args=(stop, MONITOR_INTERVAL), name="alerts", daemon=True).start()
+    worker = None
+    was_running = False
     try:
+        prepare(settings)
+        ready.set()
+        scheduler = Scheduler(settings.schedule, counter.run_once, stop)
+        counter.scheduler = scheduler
+        worker = threading.Thread(target=scheduler.run, name="scheduler", daemon=True)
+        worker.start()
         while not stop.wait(1.0):
             pass
     finally:
         was_running = runner.stop(settings.shutdown_grace)
-        worker.join(5)
+        if worker is not None:
+            worker.join(5)
         server.stop()
         log_event(log, "service_stopped", backup_was_running=was_running)
     return 0

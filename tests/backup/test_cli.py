@@ -9,7 +9,8 @@ import pytest
 
 import ghe_backup
 from ghe_backup.__main__ import main
-from ghe_backup.backup.health import HealthServer, Thresholds, collect_status
+from ghe_backup.backup.health import HealthMonitor, HealthServer
+from ghe_backup.backup.status import Thresholds, collect_status
 from ghe_backup.backup.schedule import next_run
 
 from conftest import free_port, run_cli
@@ -73,11 +74,11 @@ def test_health_command(env, settings, data_dir, capsys):
         return lambda: collect_status(settings.data_dir, settings.lock_path, settings.state_path,
                                       now=1e9, started_at=started_at)
 
-    for started_at, expected in ((1e9, 0), (0, 1)):  # in grace: healthy; long after start: not
-        server = HealthServer(status(started_at), Thresholds(3600), host="127.0.0.1", port=0).start()
+    for started_at, expected in ((1e9, 0), (0, 1)):  # in grace: healthy; long after start: degraded
+        server = HealthServer(HealthMonitor(status(started_at), Thresholds(3600)), host="127.0.0.1", port=0).start()
         try:
             assert main(["health", "--url", f"http://127.0.0.1:{server.port}/health"]) == expected
-            assert json.loads(capsys.readouterr().out.splitlines()[-1])["status"] == ("healthy" if expected == 0 else "unhealthy")
+            assert json.loads(capsys.readouterr().out.splitlines()[-1])["status"] == ("healthy" if expected == 0 else "degraded")
         finally:
             server.stop()
     assert main(["health", "--url", f"http://127.0.0.1:{free_port()}/health", "--timeout", "1"]) == 3

@@ -1,5 +1,6 @@
 """The service end to end in a subprocess: start, back up on schedule with the stand-in,
-answer /health and /metrics, stop cleanly on SIGTERM (also in the middle of a backup)."""
+answer /health and /metrics, stop cleanly on SIGTERM or SIGINT (also in the middle of a
+backup), and keep answering on a data volume that turned read-only."""
 
 from __future__ import annotations
 
@@ -118,6 +119,44 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_a_read_only_data_volume_keeps_the_service_answering(backup_env, small_tmpfs, tmp_path):
+    # ext4's errors=remount-ro after an I/O error: no traceback, no restart loop, but a health
+    # answer that says so, and no backup attempts that could make things worse.
+    from conftest import remount_read_only
+
+    data_dir = small_tmpfs / "ghe-data"
+    (data_dir / "20261101T000000").mkdir(parents=True)
+    remount_read_only(small_tmpfs)
+    home = tmp_path / "home" / ".ssh"
+    home.mkdir(parents=True)
+    (home / "id_rsa").write_text("already installed\n")
+    port = free_port()
+    env = {**backup_env, "DATA_MOUNT": str(small_tmpfs), "GHE_DATA_DIR": str(data_dir), "REQUIRE_DATA_MOUNT": "1",
+           "BACKUP_SCHEDULE": "* * * * * *", "HEALTH_PORT": str(port)}
+    log_path = tmp_path / "service.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "ghe_backup", "run"], env=subprocess_env(env), cwd=REPO_ROOT,
+                                stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_for(lambda: "backup_not_started" in log_path.read_text())  # a scheduled run was refused
+        code, body = _get(url + "/health")
+        answer = json.loads(body)
+        assert code == 200 and "data_volume_unwritable" in answer["alerts"], body
+        assert any("is mounted read-only" in problem for problem in answer["problems"])
+        _, samples = parse_prometheus(_get(url + "/metrics")[1])
+        assert samples[("ghe_backup_data_volume_writable", ())] == 0
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    text = log_path.read_text()
+    assert "Traceback" not in text
+    events = _events(log_path)
+    assert "data_volume_unwritable" in [e["event"] for e in events]
+    assert "backup_started" not in [e["event"] for e in events]
 
 
 def test_prepare_fails_fast_with_a_clear_error_and_writes_nothing(settings):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ghe_backup.backup.health import BackupStatus, HealthReport
+from ghe_backup.backup.status import Alert, BackupStatus, HealthReport
 from ghe_backup.backup.metrics import render_metrics
 from ghe_backup.backup.snapshots import Snapshot, snapshot_time
 from ghe_backup.backup.state import BackupState, RunRecord
@@ -23,7 +23,7 @@ def _status(**changes) -> BackupStatus:
 
 
 def test_metrics_parse_and_carry_the_status():
-    types, samples = parse_prometheus(render_metrics(_status(), HealthReport(False, ["x"])))
+    types, samples = parse_prometheus(render_metrics(_status(), HealthReport((Alert("stale", "x"),))))
     value = lambda name, **labels: samples[(f"ghe_backup_{name}", tuple(sorted(labels.items())))]  # noqa: E731
     assert value("last_success_timestamp_seconds") == snapshot_time("20261127T080000").timestamp()
     assert value("last_run_duration_seconds") == 3600.5
@@ -34,13 +34,15 @@ def test_metrics_parse_and_carry_the_status():
     assert value("runs_total", result="failed") == 2 and value("runs_total", result="success") == 7
     assert value("runs_skipped_total") == 3 and value("backup_running") == 1 and value("healthy") == 0
     assert types["ghe_backup_runs_total"] == "counter" and types["ghe_backup_healthy"] == "gauge"
+    assert value("alert", kind="stale") == 1 and value("alert", kind="low_disk") == 0
+    assert value("ready") == 1
 
 
 def test_samples_without_data_are_left_out():
     status = _status(newest_complete=None, complete_count=0, state=BackupState(), free_bytes=None)
-    _, samples = parse_prometheus(render_metrics(status, HealthReport(True, [])))
+    _, samples = parse_prometheus(render_metrics(status, HealthReport(())))
     names = {name for name, _ in samples}
-    assert not {n for n in names if "last_" in n or "volume" in n}
+    assert not {n for n in names if "last_" in n or "bytes" in n or "ghes_version" in n}
     assert ("ghe_backup_snapshots_kept", ()) in samples and samples[("ghe_backup_healthy", ())] == 1
 
 
