@@ -28,7 +28,9 @@ from .runner import BackupRunner
 from .schedule import next_run, parse_schedule
 from .settings import load_settings
 from .sshkey import install_ssh_key
+from .state_table import open_state_table, run_hooks
 
+PROG = "ghe-backup"
 log = logging.getLogger(__name__)
 
 
@@ -43,7 +45,8 @@ def cmd_backup_once(args: argparse.Namespace) -> int:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     except OSError:
         pass  # the runner reports an unwritable volume as a failed run
-    runner = BackupRunner(settings)
+    table = open_state_table(settings)
+    runner = BackupRunner(settings, hooks=run_hooks(settings, table))
     signals = []
 
     def on_signal(signum, _frame):
@@ -59,6 +62,8 @@ def cmd_backup_once(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     outcome = runner.run_once()
+    if table is not None:
+        table.flush(5.0)
     if outcome.result in ("failed", "terminated"):
         code = "" if outcome.exit_code is None else f" with exit code {outcome.exit_code}"
         raise StageFailed(f"backup {outcome.result}{code}{': ' + outcome.reason if outcome.reason else ''}",
@@ -108,7 +113,7 @@ def cmd_health(args: argparse.Namespace) -> int:
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
         raise Unreachable(f"health endpoint {url} did not answer: {reason}",
-                          hint="is 'ghe-backup run' running? check HEALTH_PORT") from None
+                          hint=f"is '{PROG} run' running? check HEALTH_PORT") from None
     print(text)
     try:
         status = json.loads(text).get("status")
@@ -119,8 +124,8 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ghe-backup", description="GitHub Enterprise backup service.")
-    parser.add_argument("--version", action="version", version=f"ghe-backup {__version__}")
+    parser = argparse.ArgumentParser(prog=PROG, description="GitHub Enterprise backup service.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument("--debug", action="store_true", help="debug logs and tracebacks on errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -22,16 +22,19 @@ from ghe_backup.errors import ConfigError
 from .backup_config import render_backup_config, write_backup_config
 from .health import HealthMonitor, HealthServer
 from .hygiene import run_hygiene
+from .lock import lock_is_held
 from .logs import log_event
 from .runner import BackupRunner, RunOutcome, backup_command
 from .schedule import Scheduler, parse_schedule
 from .settings import Settings
 from .sshkey import install_ssh_key
+from .state_table import StateTable, interrupted_update, last_good, open_state_table, refresh_update, run_hooks
 from .status import Thresholds, collect_status
 from .volume import unwritable
 
 log = logging.getLogger(__name__)
 MONITOR_INTERVAL = 60.0  # seconds between alert checks when nobody polls /health
+FLUSH_TIMEOUT = 5.0  # seconds the last state-table update gets at shutdown
 
 
 def prepare(settings: Settings) -> None:
@@ -56,6 +59,17 @@ def prepare(settings: Settings) -> None:
         return
     run_hygiene(settings.data_dir, settings.lock_path, stale_marker_age=settings.stale_marker_age,
                 stalled_snapshot_age=settings.stalled_snapshot_age)
+
+
+def record_startup(settings: Settings, table: StateTable | None) -> None:
+    """Tell the account what the volume holds, and close a run that died with its container."""
+    if table is None:
+        return
+    good, now = last_good(settings.data_dir), time.time()
+    if good is not None:
+        table.send(refresh_update(now, table.host, good))
+    if not lock_is_held(settings.lock_path):
+        table.send(interrupted_update(now, table.host, good))
 
 
 class _SkipCounter:
@@ -88,7 +102,8 @@ def run_service(settings: Settings, *, stop: threading.Event | None = None, hand
               data_dir=str(settings.data_dir))
 
     ready = threading.Event()
-    runner = BackupRunner(settings)
+    table = open_state_table(settings)
+    runner = BackupRunner(settings, hooks=run_hooks(settings, table))
     counter = _SkipCounter(runner)
 
     def status():
@@ -104,6 +119,7 @@ def run_service(settings: Settings, *, stop: threading.Event | None = None, hand
     try:
         prepare(settings)
         ready.set()
+        record_startup(settings, table)
         scheduler = Scheduler(settings.schedule, counter.run_once, stop)
         counter.scheduler = scheduler
         worker = threading.Thread(target=scheduler.run, name="scheduler", daemon=True)
@@ -114,6 +130,8 @@ def run_service(settings: Settings, *, stop: threading.Event | None = None, hand
         was_running = runner.stop(settings.shutdown_grace)
         if worker is not None:
             worker.join(5)
+        if table is not None:
+            table.flush(FLUSH_TIMEOUT)
         server.stop()
         log_event(log, "service_stopped", backup_was_running=was_running)
     return 0
