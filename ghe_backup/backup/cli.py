@@ -1,6 +1,7 @@
-"""The ``ghe-backup`` command line: one subcommand per job of the container's program.
+"""The ``ghe-backup-service`` command line: one subcommand per job of the container's program.
 
-Each command reads the settings from the environment, calls one function and returns an
+The name is not ``ghe-backup``: that is backup-utils' command, which starts a backup without our
+lock. Each command reads the settings from the environment, calls one function and returns an
 exit code; errors propagate as ``GheBackupError`` to ``ghe_backup.__main__.main``.
 """
 
@@ -30,7 +31,7 @@ from .settings import load_settings
 from .sshkey import install_ssh_key
 from .state_table import open_state_table, run_hooks
 
-PROG = "ghe-backup"
+PROG = "ghe-backup-service"
 log = logging.getLogger(__name__)
 
 
@@ -124,7 +125,8 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="GitHub Enterprise backup service.")
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="GitHub Enterprise backup service (backup-utils' own command is ghe-backup).")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument("--debug", action="store_true", help="debug logs and tracebacks on errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

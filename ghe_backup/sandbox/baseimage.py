@@ -28,6 +28,7 @@ REPOSITORY = "ghe-backup-base"
 PACKAGES = (
     "python3", "python3-venv",
     "rsync", "openssh-client", "git", "jq", "bc", "ca-certificates",
+    "procps", "tini",
 )
 #: Docs, man pages and translations are not needed in a container: about 40 MB less.
 DPKG_OPTIONS = (

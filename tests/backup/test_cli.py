@@ -27,16 +27,16 @@ def test_version_in_process_and_as_module(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
     assert exit_.value.code == 0
-    assert capsys.readouterr().out == f"ghe-backup {ghe_backup.__version__}\n"
+    assert capsys.readouterr().out == f"ghe-backup-service {ghe_backup.__version__}\n"
     result = run_cli(["--version"], {})
-    assert result.returncode == 0 and result.stdout == f"ghe-backup {ghe_backup.__version__}\n"
+    assert result.returncode == 0 and result.stdout == f"ghe-backup-service {ghe_backup.__version__}\n"
 
 
 def test_errors_are_one_line_with_the_exit_code(env, monkeypatch, capsys):
     monkeypatch.delenv("BACKUP_SCHEDULE")
     assert main(["schedule"]) == 2
     err = capsys.readouterr().err
-    assert err == "ghe-backup: error: BACKUP_SCHEDULE is not set (set a cron expression, e.g. '0 */2 * * *')\n"
+    assert err == "ghe-backup-service: error: BACKUP_SCHEDULE is not set (set a cron expression, e.g. '0 */2 * * *')\n"
     assert main(["--debug", "schedule"]) == 2
     assert "Traceback" in capsys.readouterr().err
 
@@ -44,7 +44,7 @@ def test_errors_are_one_line_with_the_exit_code(env, monkeypatch, capsys):
 def test_bad_setting_as_a_subprocess(env):
     result = run_cli(["render-config", "--stdout"], {**env, "GHE_NUM_SNAPSHOTS": "0"})
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.strip() == "ghe-backup: error: GHE_NUM_SNAPSHOTS=0 is out of range (set GHE_NUM_SNAPSHOTS >= 1)"
+    assert result.stderr.strip() == "ghe-backup-service: error: GHE_NUM_SNAPSHOTS=0 is out of range (set GHE_NUM_SNAPSHOTS >= 1)"
 
 
 def test_render_config(env, capsys):

@@ -175,7 +175,7 @@ def test_ctrl_c_or_sigterm_during_backup_once_stops_backup_utils_before_the_lock
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=15)
     assert proc.returncode == 1, err
-    assert err.strip().splitlines()[-1].startswith("ghe-backup: error: backup terminated with exit code 143")
+    assert err.strip().splitlines()[-1].startswith("ghe-backup-service: error: backup terminated with exit code 143")
     assert "Traceback" not in err
     assert _record(tmp_path)[-1] == f"end {backup_pid} 143" and not _alive(backup_pid)
     assert not lock_is_held(settings.lock_path) and not (settings.data_dir / "in-progress").exists()

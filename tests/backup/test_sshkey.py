@@ -284,6 +284,6 @@ def test_cli_decrypt_key_leaks_nothing(backup_env, aws_env, kms_value, fake_priv
     secret_file.write_text("aws:kms:" + base64.b64encode(os.urandom(100)).decode())
     failed = run_cli(["--debug", "decrypt-key", "--replace"], env)
     assert failed.returncode == 2
-    assert failed.stderr.strip().splitlines()[-1].startswith("ghe-backup: error: KMS in eu-central-1 could not decrypt")
+    assert failed.stderr.strip().splitlines()[-1].startswith("ghe-backup-service: error: KMS in eu-central-1 could not decrypt")
     assert key_path.read_bytes() == fake_private_key  # the good key stays
     assert_no_secrets(ok.stdout + ok.stderr + failed.stdout + failed.stderr, fake_private_key, kms_value[8:])
