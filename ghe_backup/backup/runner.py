@@ -144,11 +144,20 @@ class BackupRunner:
                 return self._skipped("shutting down")
             started_at, t0 = time.time(), time.monotonic()
             log_event(log, "backup_started", command=argv)
-            proc = self._proc = subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=backup_environment(s), text=True, errors="replace", start_new_session=True,
-            )
-        self.hooks.started(started_at)
+            # Before backup-utils runs: it creates its snapshot directory a moment before it
+            # marks it incomplete, so the volume is read for the start's record now.
+            self.hooks.started(started_at)
+            try:
+                proc = self._proc = subprocess.Popen(
+                    argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    env=backup_environment(s), text=True, errors="replace", start_new_session=True,
+                )
+            except OSError as err:
+                outcome = RunOutcome("failed", reason=f"cannot start {argv[0]}: {err.strerror}",
+                                     started_at=started_at, finished_at=time.time())
+                log_event(log, "backup_not_started", level=logging.ERROR, reason=outcome.reason)
+                self.hooks.finished(outcome)
+                return outcome
         reader = threading.Thread(target=self._log_output, args=(proc.stdout,), name="backup-output", daemon=True)
         reader.start()
         exit_code = proc.wait()

@@ -74,7 +74,9 @@ def _events(log_path):
 
 def test_service_backs_up_reports_health_and_stops_cleanly(service, settings):
     proc, url, log_path = service()
-    _wait_for(lambda: newest_complete(settings.data_dir) is not None)
+    # A finished run, not just a snapshot directory: backup-utils creates it a moment before
+    # it marks it incomplete.
+    _wait_for(lambda: load_state(settings.state_path).runs_total["success"] >= 1)
     snapshot = newest_complete(settings.data_dir).name
     _wait_for(lambda: _get(url + "/health")[0] == 200)
     code, body = _get(url + "/health")

@@ -16,7 +16,7 @@ import pytest
 
 from ghe_backup.backup.backup_config import write_backup_config
 from ghe_backup.backup.lock import BackupLock, lock_is_held
-from ghe_backup.backup.runner import BackupCommandMissing, BackupRunner
+from ghe_backup.backup.runner import BackupCommandMissing, BackupRunner, RunHooks
 from ghe_backup.backup.snapshots import list_snapshots
 from ghe_backup.backup.state import load_state
 
@@ -243,3 +243,15 @@ def test_after_a_full_disk_the_next_run_backs_up(settings, small_tmpfs, monkeypa
     assert outcome.result == "success", outcome
     assert [s.complete for s in list_snapshots(on_volume.data_dir)][-1] is True
     assert not lock_is_held(on_volume.lock_path)
+
+
+def test_a_command_that_cannot_start_is_a_failed_run_and_the_lock_is_released(settings, data_dir, tmp_path):
+    finished = []
+    script = tmp_path / "ghe-backup"
+    script.write_text("#!/no/such/interpreter\n")  # executable, but exec fails
+    script.chmod(0o755)
+    runner = BackupRunner(replace(settings, backup_command=str(script)), lock_patience=0.05,
+                          hooks=RunHooks(finished=finished.append))
+    outcome = runner.run_once()
+    assert outcome.result == "failed" and "No such file or directory" in outcome.reason
+    assert finished == [outcome] and not lock_is_held(settings.lock_path)

@@ -70,8 +70,8 @@ def test_marks_in_progress_while_running_and_cleans_up_on_term(standin, tmp_path
                             "GHE_STANDIN_SLEEP": "30", "GHE_STANDIN_RECORD": str(record)},
                             stdout=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 10
-    while not (data / "in-progress").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    while not (data / "in-progress-backup").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)  # written after in-progress: in-progress is complete by then
     timestamp, pid = (data / "in-progress").read_text().split()
     assert int(pid) == proc.pid and (data / timestamp / "incomplete").exists()
     assert (data / "in-progress-backup").read_text().split() == [timestamp, pid]

@@ -126,19 +126,32 @@ def test_a_missing_table_is_logged_once_and_backups_go_on(settings, aws_env, mon
     assert [(f["kind"], f["table"]) for f in failures] == [("ResourceNotFoundException", "no-such-table")]
 
 
-def test_an_unanswering_endpoint_never_delays_a_backup(settings, monkeypatch, tmp_path):
-    # Accepts connections, never answers: every write would wait for its read timeout.
-    with socket.socket() as black_hole:
-        black_hole.bind(("127.0.0.1", 0))
-        black_hole.listen(16)
-        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{black_hole.getsockname()[1]}")
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        runner, state = _runner(settings, TABLE, monkeypatch, tmp_path)
-        started = time.monotonic()
-        assert runner.run_once().result == "success"
-        assert time.monotonic() - started < 2
-        assert not state.flush(0.1)  # the writes are still waiting, on their own thread
+def test_an_unanswering_endpoint_never_delays_a_backup(settings, data_dir, monkeypatch, tmp_path, caplog):
+    import boto3
+    import botocore.config
+
+    # Accepts connections, never answers: every write waits for its read timeout.
+    black_hole = socket.socket()
+    black_hole.bind(("127.0.0.1", 0))
+    black_hole.listen(16)
+    endpoint = f"http://127.0.0.1:{black_hole.getsockname()[1]}"
+
+    def client(region):
+        return boto3.client("dynamodb", region_name=region, endpoint_url=endpoint, aws_access_key_id="testing",
+                            aws_secret_access_key="testing",
+                            config=botocore.config.Config(connect_timeout=1, read_timeout=1, retries={"max_attempts": 1}))
+
+    state = StateTable(TABLE, lambda: "eu-central-1", client_factory=client)
+    monkeypatch.setenv("GHE_STANDIN_RECORD", str(tmp_path / "record"))
+    write_backup_config(settings)
+    runner = BackupRunner(settings, lock_patience=0.05, hooks=run_hooks(settings, state))
+    started = time.monotonic()
+    assert runner.run_once().result == "success"
+    assert time.monotonic() - started < 2
+    assert not state.flush(0.1)  # the writes are still waiting, on their own thread
+    black_hole.close()
+    assert state.flush(10)  # given up, each kind of failure logged once
+    assert len({e["kind"] for e in events(caplog) if e["event"] == "state_table_write_failed"}) >= 1
 
 
 def test_an_empty_state_table_turns_recording_off(settings):
