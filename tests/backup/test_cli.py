@@ -83,3 +83,18 @@ def test_health_command(env, settings, data_dir, capsys):
             server.stop()
     assert main(["health", "--url", f"http://127.0.0.1:{free_port()}/health", "--timeout", "1"]) == 3
     assert "did not answer" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"GHE_HOSTNAME": "github.example.com:22"},
+     "GHE_HOSTNAME='github.example.com:22' names port 22, but backup-utils only connects to the appliance's "
+     "administrative SSH port 122 (use github.example.com or github.example.com:122)"),
+    ({"GHE_KNOWN_HOSTS": ""}, "GHE_KNOWN_HOSTS is not set: the appliance's host key must be pinned"),
+    ({"GHE_EXTRA_SSH_OPTS": "-o StrictHostKeyChecking=no"}, "GHE_EXTRA_SSH_OPTS sets stricthostkeychecking"),
+    ({"RSYNC_BWLIMIT": "fast"}, "RSYNC_BWLIMIT='fast' is not a transfer rate"),
+])
+def test_new_settings_fail_with_one_line_and_exit_2(env, changes, message):
+    result = run_cli(["render-config", "--stdout"], {**env, **changes})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"ghe-backup-service: error: {message}")
