@@ -1,4 +1,5 @@
-# ghe-backup: GitHub's backup-utils plus our scheduler/health program (python3 -m ghe_backup).
+# ghe-backup: GitHub's backup-utils (its command: ghe-backup) plus our scheduler/health program
+# (its command: ghe-backup-service, i.e. python3 -m ghe_backup), under tini as PID 1.
 #
 # Layers go from what changes least to what changes most: a change to ghe_backup/ re-runs only
 # the last step (the COPY of our code), a new commit the labels and that COPY. Build with `inv image` (it builds the
@@ -23,19 +24,24 @@ RUN set -e; \
     /opt/venv/bin/pip check; \
     /opt/venv/bin/pip uninstall --yes --quiet pip setuptools
 
-# Stage 2: the image.
+# Stage 2: the image. TZ=UTC: backup-utils names snapshots in local time, /health reads them as
+# UTC (the runner also passes TZ=UTC to backup-utils). Our bin (ghe-backup-service, and the
+# guard in front of backup-utils' ghe-backup) comes first on PATH.
 FROM ${BASE_IMAGE}
 ENV LANG=C.UTF-8 \
+    TZ=UTC \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PATH=/opt/venv/bin:/opt/backup-utils/bin:$PATH \
+    PATH=/opt/ghe-backup/ghe_backup/backup/bin:/opt/venv/bin:/opt/backup-utils/bin:$PATH \
     PYTHONPATH=/opt/ghe-backup \
     HEALTH_PORT=8080
 
-# backup-utils needs bash, rsync, ssh, git, jq and bc; installed only when the base lacks them
-# (so a base without network access, like the sandbox's, needs none here).
+# backup-utils needs bash, rsync, ssh, git, jq, bc and ps (procps: without ps, backup-utils
+# takes every in-progress marker for stale); tini is PID 1 and reaps orphans (ssh
+# ControlPersist masters). Installed only when the base lacks them (so a base without network
+# access, like the sandbox's, needs none here).
 RUN missing=""; \
-    for pair in bash:bash rsync:rsync ssh:openssh-client git:git jq:jq bc:bc; do \
+    for pair in bash:bash rsync:rsync ssh:openssh-client git:git jq:jq bc:bc ps:procps tini:tini; do \
         command -v "${pair%%:*}" >/dev/null 2>&1 || missing="$missing ${pair#*:}"; \
     done; \
     if [ -n "$missing" ]; then \
@@ -45,24 +51,37 @@ RUN missing=""; \
 
 COPY --from=deps /opt/venv /opt/venv
 
-# GitHub backup-utils: by default cloned at a pinned tag; with BACKUP_UTILS_SOURCE=context, the
-# `ghe-backup` command(s) in BACKUP_UTILS_CONTEXT (a directory of the build context) are used
-# instead (tests and the offline sandbox use the stand-in ghe_backup/backup/standin).
-ARG BACKUP_UTILS_VERSION=v3.10.0 \
-    BACKUP_UTILS_REPO=https://github.com/github/backup-utils.git \
-    BACKUP_UTILS_SOURCE=git \
+# GitHub backup-utils, at the version pinned in ghe_backup/backup/backup_utils.py (the one place
+# to upgrade it; BACKUP_UTILS_VERSION overrides): by default its release archive, checked against
+# the pinned sha256 when there is one (since 2024 the repository's tags hold only docs; 'git' is
+# the old name of this source). With BACKUP_UTILS_SOURCE=context, the ghe-backup command(s) in
+# BACKUP_UTILS_CONTEXT (a directory of the build context) are used instead (tests and the
+# offline sandbox use the stand-in ghe_backup/backup/standin).
+ARG BACKUP_UTILS_VERSION= \
+    BACKUP_UTILS_SHA256= \
+    BACKUP_UTILS_URL= \
+    BACKUP_UTILS_SOURCE=release \
     BACKUP_UTILS_CONTEXT=ghe_backup/backup/standin
+COPY ghe_backup/backup/backup_utils.py pip-ca.pe[m] /tmp/backup-utils/
 COPY ${BACKUP_UTILS_CONTEXT}/ /tmp/backup-utils-context/
 RUN set -e; \
-    if [ "$BACKUP_UTILS_SOURCE" = context ]; then \
-        mkdir -p /opt/backup-utils/bin && cp -a /tmp/backup-utils-context/. /opt/backup-utils/bin/; \
-    elif [ "$BACKUP_UTILS_SOURCE" = git ]; then \
-        git -c advice.detachedHead=false clone --quiet --depth 1 --branch "$BACKUP_UTILS_VERSION" \
-            "$BACKUP_UTILS_REPO" /opt/backup-utils && rm -rf /opt/backup-utils/.git; \
-    else \
-        echo "BACKUP_UTILS_SOURCE must be 'git' or 'context', not '$BACKUP_UTILS_SOURCE'" >&2; exit 1; \
-    fi; \
-    rm -rf /tmp/backup-utils-context; \
+    pin() { python3 /tmp/backup-utils/backup_utils.py "$@"; }; \
+    version="${BACKUP_UTILS_VERSION:-$(pin VERSION)}"; \
+    case "$BACKUP_UTILS_SOURCE" in \
+    context) \
+        mkdir -p /opt/backup-utils/bin && cp -a /tmp/backup-utils-context/. /opt/backup-utils/bin/ ;; \
+    release|git) \
+        url="${BACKUP_UTILS_URL:-$(pin URL "$version")}"; \
+        sha="${BACKUP_UTILS_SHA256:-$(pin SHA256 "$version")}"; \
+        cafile=""; if [ -f /tmp/backup-utils/pip-ca.pem ]; then cafile=/tmp/backup-utils/pip-ca.pem; fi; \
+        fetched=$(pin fetch "$url" "$sha" /tmp/backup-utils/archive.tar.gz "$cafile"); \
+        echo "backup-utils $version from $url: $fetched"; \
+        mkdir -p /opt/backup-utils; \
+        tar -xzf /tmp/backup-utils/archive.tar.gz --strip-components=1 -C /opt/backup-utils ;; \
+    *) \
+        echo "BACKUP_UTILS_SOURCE must be 'release' or 'context', not '$BACKUP_UTILS_SOURCE'" >&2; exit 1 ;; \
+    esac; \
+    rm -rf /tmp/backup-utils /tmp/backup-utils-context; \
     test -x /opt/backup-utils/bin/ghe-backup
 
 # Metadata before our code: with the classic builder every instruction is a step, and every
@@ -70,10 +89,14 @@ RUN set -e; \
 # value affects only the cache of RUN and LABEL steps: a new commit (REVISION) re-runs the LABEL
 # and the COPY after it (about 0.3 MB); a code-only change re-runs the COPY alone.
 WORKDIR /opt/ghe-backup
+# /health answers 200 while the program runs (alerts are in its JSON): this checks it is up.
 HEALTHCHECK --interval=60s --timeout=5s --start-period=30s --retries=3 \
     CMD python3 -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=4)" \
         "http://127.0.0.1:${HEALTH_PORT:-8080}/health" || exit 1
-ENTRYPOINT ["python3", "-m", "ghe_backup"]
+# Stop with a timeout of at least SHUTDOWN_GRACE + 30 s (docker stop -t 90; see
+# docs/backup-program.md, "Shutdown"): SIGTERM gives a running backup-utils SHUTDOWN_GRACE
+# (60 s) for its clean-up; Docker's default 10 s would cut it off.
+ENTRYPOINT ["tini", "--", "ghe-backup-service"]
 CMD ["run"]
 ARG SOURCE=https://github.com/zalando/ghe-backup \
     REVISION=unknown \

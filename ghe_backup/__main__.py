@@ -1,4 +1,4 @@
-"""``python -m ghe_backup`` and the ``ghe-backup`` console script.
+"""``python -m ghe_backup`` and the ``ghe-backup-service`` console script.
 
 The one place where user-facing errors become one line on stderr and an exit code.
 """
@@ -13,7 +13,7 @@ from ghe_backup.errors import GheBackupError
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ghe_backup.backup.cli import build_parser
+    from ghe_backup.backup.cli import PROG, build_parser
     from ghe_backup.backup.logs import configure_logging
 
     args = build_parser().parse_args(argv)
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     except GheBackupError as err:
         if args.debug:
             traceback.print_exc()
-        print(f"ghe-backup: error: {err}", file=sys.stderr)
+        print(f"{PROG}: error: {err}", file=sys.stderr)
         return int(err.exit_code)
 
 

@@ -43,3 +43,10 @@ def test_no_two_accounts_back_up_at_the_same_time():
     for (a, times_a), (b, times_b) in itertools.combinations(found.items(), 2):
         clashes = [(x, y) for x in times_a for y in times_b if abs(x - y) < BACKUP_SLOT]
         assert not clashes, f"{a} and {b} back up within {BACKUP_SLOT} of each other, e.g. {clashes[0]}"
+
+
+def test_the_backup_program_agrees_no_two_accounts_overlap():
+    from ghe_backup.backup.schedule import find_overlaps
+
+    begin = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
+    assert find_overlaps(schedules(), begin, begin + dt.timedelta(days=7), BACKUP_SLOT) == []

@@ -1,4 +1,4 @@
-"""Render backup-utils' ``backup.config`` from the settings, after checking them.
+"""Render backup-utils' ``backup.config`` (and the pinned known_hosts) from the settings.
 
 backup-utils sources the file with bash, so every value is shell-quoted. The data directory
 must lie on the mounted data volume: backups on the root disk would fill it and vanish with
@@ -15,39 +15,16 @@ from pathlib import Path
 
 from ghe_backup.errors import ConfigError
 
+from .hostspec import parse_hostname
 from .settings import Settings
+from .ssh_options import parse_host_keys, render_known_hosts, ssh_options
+from .volume import not_a_volume
 
-_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class BackupConfigError(ConfigError):
     """A value for backup-utils' config is missing or unusable."""
-
-
-def validate_hostname(value: str | None) -> str:
-    """Check ``GHE_HOSTNAME``: a DNS name or IPv4 address, optionally ``:port``."""
-    if not value:
-        raise BackupConfigError(
-            "GHE_HOSTNAME is not set", hint="set GHE_HOSTNAME to the appliance's host name, e.g. github.example.com"
-        )
-    host, _, port = value.partition(":")
-    if port and not (port.isdigit() and 0 < int(port) < 65536):
-        raise BackupConfigError(
-            f"GHE_HOSTNAME={value!r} has an invalid port", hint="use host or host:port with a port 1-65535"
-        )
-    labels = host.rstrip(".").split(".")
-    if len(host) > 253 or not all(_LABEL.match(label) for label in labels) or labels[-1].isdigit() and not _is_ipv4(host):
-        raise BackupConfigError(
-            f"GHE_HOSTNAME={value!r} is not a valid host name",
-            hint="use letters, digits and hyphens in dot-separated labels, e.g. github.example.com",
-        )
-    return value
-
-
-def _is_ipv4(host: str) -> bool:
-    parts = host.split(".")
-    return len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts)
 
 
 def validate_data_dir(data_dir: Path, mount: Path, *, require_mount: bool) -> Path:
@@ -64,11 +41,12 @@ def validate_data_dir(data_dir: Path, mount: Path, *, require_mount: bool) -> Pa
     if real_dir == real_mount or real_mount not in real_dir.parents:
         raise BackupConfigError(
             f"GHE_DATA_DIR={str(data_dir)!r} is not inside the data volume DATA_MOUNT={str(mount)!r}",
-            hint=f"set GHE_DATA_DIR to a directory under {mount}, e.g. {mount / 'ghe-data'}",
+            hint=f"set GHE_DATA_DIR to a directory under {mount}, e.g. {mount / 'ghe-production-data'}",
         )
-    if require_mount and not os.path.ismount(real_mount):
+    reason = not_a_volume(real_mount) if require_mount else None
+    if reason:
         raise BackupConfigError(
-            f"DATA_MOUNT={str(mount)!r} is not a mount point",
+            f"DATA_MOUNT={str(mount)!r} {reason}",
             hint="attach and mount the data volume, or set REQUIRE_DATA_MOUNT=0 for a local test",
         )
     return data_dir
@@ -80,41 +58,86 @@ def _option(name: str, value: str | None) -> str | None:
     return value
 
 
+def _rsync_options(settings: Settings) -> str | None:
+    extra = _option("GHE_EXTRA_RSYNC_OPTS", settings.extra_rsync_opts)
+    if settings.rsync_bwlimit is None:
+        return extra
+    if extra and "--bwlimit" in extra:
+        raise BackupConfigError(
+            "GHE_EXTRA_RSYNC_OPTS has --bwlimit and RSYNC_BWLIMIT is set",
+            hint="set the limit in one place: RSYNC_BWLIMIT",
+        )
+    limit = f"--bwlimit={settings.rsync_bwlimit}"
+    return f"{extra} {limit}" if extra else limit
+
+
+def known_hosts_text(settings: Settings) -> str | None:
+    """The pinned known_hosts file, or None when keys are accepted on first use."""
+    host = parse_hostname(settings.ghe_hostname)
+    if settings.host_key_policy == "accept-new":
+        if settings.known_hosts:
+            raise BackupConfigError(
+                "GHE_KNOWN_HOSTS is set and SSH_HOST_KEY_POLICY=accept-new",
+                hint="pin the keys (unset SSH_HOST_KEY_POLICY) or accept new ones, not both",
+            )
+        return None
+    if not settings.known_hosts:
+        raise BackupConfigError(
+            "GHE_KNOWN_HOSTS is not set: the appliance's host key must be pinned",
+            hint="set it to the output of 'ssh-keyscan -p 122 <GHE_HOSTNAME>' checked against the appliance, "
+            "or set SSH_HOST_KEY_POLICY=accept-new to trust the first key seen",
+        )
+    return render_known_hosts(host, parse_host_keys(settings.known_hosts))
+
+
 def render_backup_config(settings: Settings) -> str:
     """The text of ``backup.config`` for these settings; raises on invalid values."""
-    hostname = validate_hostname(settings.ghe_hostname)
+    host = parse_hostname(settings.ghe_hostname)
     validate_data_dir(settings.data_dir, settings.data_mount, require_mount=settings.require_data_mount)
-    ssh_opts = _option("GHE_EXTRA_SSH_OPTS", settings.extra_ssh_opts)
-    if ssh_opts is None:
-        # accept-new: trust the appliance's host key on first contact, refuse a changed one.
-        ssh_opts = f"-i {settings.ssh_key_path} -o StrictHostKeyChecking=accept-new"
+    known_hosts_text(settings)  # checked here, so every command that renders the config checks it
     values = {
-        "GHE_HOSTNAME": hostname,
+        "GHE_HOSTNAME": host.for_backup_utils(),
         "GHE_DATA_DIR": str(settings.data_dir),
         "GHE_NUM_SNAPSHOTS": str(settings.num_snapshots),
-        "GHE_EXTRA_SSH_OPTS": ssh_opts,
+        "GHE_EXTRA_SSH_OPTS": ssh_options(
+            key_path=str(settings.ssh_key_path),
+            known_hosts_path=str(settings.known_hosts_path),
+            policy=settings.host_key_policy,
+            extra=_option("GHE_EXTRA_SSH_OPTS", settings.extra_ssh_opts),
+        ),
     }
-    rsync_opts = _option("GHE_EXTRA_RSYNC_OPTS", settings.extra_rsync_opts)
+    rsync_opts = _rsync_options(settings)
     if rsync_opts is not None:
         values["GHE_EXTRA_RSYNC_OPTS"] = rsync_opts
-    lines = ["# Written by ghe-backup at container start; edits are overwritten.\n"]
+    lines = ["# Written by ghe-backup-service at container start; edits are overwritten.\n"]
     lines += [f"{name}={shlex.quote(value)}\n" for name, value in values.items()]
     return "".join(lines)
 
 
-def write_backup_config(settings: Settings) -> Path:
-    """Render and write ``backup.config`` atomically to ``settings.backup_config_path``."""
-    text = render_backup_config(settings)
-    path = settings.backup_config_path
+def _write_atomically(path: Path, text: str, variable: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".backup.config.")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
     except OSError as err:
         raise BackupConfigError(
-            f"cannot write {path}: {err.strerror}", hint="set GHE_BACKUP_CONFIG to a writable path"
+            f"cannot write {path}: {err.strerror}", hint=f"set {variable} to a writable path"
         ) from None
-    return path
+
+
+def write_backup_config(settings: Settings) -> Path:
+    """Render and write ``backup.config`` (and the pinned known_hosts next to it) atomically."""
+    text = render_backup_config(settings)
+    pinned = known_hosts_text(settings)
+    if pinned is not None:
+        _write_atomically(settings.known_hosts_path, pinned, "GHE_BACKUP_CONFIG")
+    _write_atomically(settings.backup_config_path, text, "GHE_BACKUP_CONFIG")
+    return settings.backup_config_path

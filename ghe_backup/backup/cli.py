@@ -1,18 +1,23 @@
-"""The ``ghe-backup`` command line: one subcommand per job of the container's program.
+"""The ``ghe-backup-service`` command line: one subcommand per job of the container's program.
 
-Each command reads the settings from the environment, calls one function and returns an
+The name is not ``ghe-backup``: that is backup-utils' command, which starts a backup without our
+lock. Each command reads the settings from the environment, calls one function and returns an
 exit code; errors propagate as ``GheBackupError`` to ``ghe_backup.__main__.main``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import logging
 import signal
 import sys
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ghe_backup import __version__
 from ghe_backup.errors import ExitCode, StageFailed, Unreachable
@@ -20,10 +25,15 @@ from ghe_backup.errors import ExitCode, StageFailed, Unreachable
 from .backup_config import render_backup_config, write_backup_config
 from .entrypoint import run_service
 from .hygiene import run_hygiene
+from .logs import log_event
 from .runner import BackupRunner
 from .schedule import next_run, parse_schedule
 from .settings import load_settings
 from .sshkey import install_ssh_key
+from .state_table import open_state_table, run_hooks
+
+PROG = "ghe-backup-service"
+log = logging.getLogger(__name__)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -33,13 +43,33 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_backup_once(args: argparse.Namespace) -> int:
     settings = load_settings()
     write_backup_config(settings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    runner = BackupRunner(settings)
-    signal.signal(signal.SIGTERM, lambda *_: runner.terminate())
+    with contextlib.suppress(OSError):  # the runner reports an unwritable volume as a failed run
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    table = open_state_table(settings)
+    runner = BackupRunner(settings, hooks=run_hooks(settings, table))
+    signals = []
+
+    def on_signal(signum, _frame):
+        # Ctrl-C reaches only us: backup-utils runs in its own session. Stop it and wait for its
+        # clean-up, so the lock is released only when it is gone; a second signal kills it.
+        signals.append(signum)
+        log_event(log, "shutdown_requested", signal=signal.Signals(signum).name)
+        if len(signals) == 1:
+            threading.Thread(target=runner.stop, args=(settings.shutdown_grace,), daemon=True).start()
+        else:
+            runner.kill()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     outcome = runner.run_once()
+    if table is not None:
+        table.flush(5.0)
     if outcome.result in ("failed", "terminated"):
-        raise StageFailed(f"backup {outcome.result} with exit code {outcome.exit_code}",
-                          hint="see the backup_output log lines above")
+        code = "" if outcome.exit_code is None else f" with exit code {outcome.exit_code}"
+        raise StageFailed(
+            f"backup {outcome.result}{code}{': ' + outcome.reason if outcome.reason else ''}",
+            hint="see the log lines above",
+        )
     return ExitCode.OK
 
 
@@ -61,14 +91,15 @@ def cmd_render_config(args: argparse.Namespace) -> int:
 
 def cmd_hygiene(args: argparse.Namespace) -> int:
     s = load_settings()
-    run_hygiene(s.data_dir, s.lock_path, stale_marker_age=s.stale_marker_age,
-                stalled_snapshot_age=s.stalled_snapshot_age)
+    run_hygiene(
+        s.data_dir, s.lock_path, stale_marker_age=s.stale_marker_age, stalled_snapshot_age=s.stalled_snapshot_age
+    )
     return ExitCode.OK
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
     expression = parse_schedule(load_settings().schedule)
-    due = datetime.now(timezone.utc)
+    due = datetime.now(UTC)
     for _ in range(args.count):
         due = next_run(expression, due)
         print(due.isoformat())
@@ -79,20 +110,28 @@ def cmd_health(args: argparse.Namespace) -> int:
     url = args.url or f"http://127.0.0.1:{load_settings().health_port}/health"
     try:
         with urllib.request.urlopen(url, timeout=args.timeout) as response:
-            print(response.read().decode())
-            return ExitCode.OK
+            text = response.read().decode()
     except urllib.error.HTTPError as err:
-        print(err.read().decode())
-        return ExitCode.FAILED
+        text = err.read().decode()
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
-        raise Unreachable(f"health endpoint {url} did not answer: {reason}",
-                          hint="is 'ghe-backup run' running? check HEALTH_PORT") from None
+        raise Unreachable(
+            f"health endpoint {url} did not answer: {reason}", hint=f"is '{PROG} run' running? check HEALTH_PORT"
+        ) from None
+    print(text)
+    try:
+        status = json.loads(text).get("status")
+    except (ValueError, AttributeError):
+        status = None
+    # /health answers 200 whenever the service runs; the verdict is its status.
+    return ExitCode.OK if status in ("healthy", "starting") else ExitCode.FAILED
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ghe-backup", description="GitHub Enterprise backup service.")
-    parser.add_argument("--version", action="version", version=f"ghe-backup {__version__}")
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="GitHub Enterprise backup service (backup-utils' own command is ghe-backup)."
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument("--debug", action="store_true", help="debug logs and tracebacks on errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -104,13 +143,16 @@ def build_parser() -> argparse.ArgumentParser:
     add("run", cmd_run, "Run the service: key, config, hygiene, then scheduled backups and /health.")
     add("backup-once", cmd_backup_once, "Run one backup now (skipped if one is running).")
     add("decrypt-key", cmd_decrypt_key, "Decrypt the SSH key with KMS and install it.").add_argument(
-        "--replace", action="store_true", help="replace an existing key file")
+        "--replace", action="store_true", help="replace an existing key file"
+    )
     add("render-config", cmd_render_config, "Write backup-utils' backup.config.").add_argument(
-        "--stdout", action="store_true", help="print it instead of writing GHE_BACKUP_CONFIG")
-    add("hygiene", cmd_hygiene, "Remove stale in-progress markers and stalled snapshots.")
+        "--stdout", action="store_true", help="print it instead of writing GHE_BACKUP_CONFIG"
+    )
+    add("hygiene", cmd_hygiene, "Remove stale run markers and stalled snapshots.")
     add("schedule", cmd_schedule, "Print the next due times of BACKUP_SCHEDULE (UTC).").add_argument(
-        "--count", type=int, default=5, help="how many due times")
-    health = add("health", cmd_health, "Query /health; exit 0 if healthy, 1 if not, 3 if no answer.")
+        "--count", type=int, default=5, help="how many due times"
+    )
+    health = add("health", cmd_health, "Query /health; exit 0 if healthy or starting, 1 if degraded, 3 if no answer.")
     health.add_argument("--url", help="default http://127.0.0.1:$HEALTH_PORT/health")
     health.add_argument("--timeout", type=float, default=5.0)
     return parser

@@ -1,9 +1,10 @@
 """Clean up what interrupted backups leave in ``GHE_DATA_DIR``.
 
-Two things go, nothing else: an ``in-progress`` marker older than ``STALE_MARKER_AGE`` while
-no backup holds the lock (backup-utils refuses to start while it exists), and snapshot
-directories still marked ``incomplete`` that are older than ``STALLED_SNAPSHOT_AGE``. Complete
-snapshots are never touched: backup-utils prunes those to ``GHE_NUM_SNAPSHOTS`` itself.
+Two things go, nothing else, and only while this process holds the backup lock: run markers
+(``in-progress``, ``in-progress-backup``) that no live backup-utils run owns (see ``markers``),
+and snapshot directories still marked ``incomplete`` that are older than
+``STALLED_SNAPSHOT_AGE``. Complete snapshots are never touched: backup-utils prunes those to
+``GHE_NUM_SNAPSHOTS`` itself.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from pathlib import Path
 
 from .lock import PATIENCE, BackupLock
 from .logs import log_event
-from .snapshots import IN_PROGRESS, INCOMPLETE, list_snapshots
+from .markers import remove_stale_markers
+from .snapshots import INCOMPLETE, list_snapshots
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class HygieneReport:
-    removed_marker: bool = False
+    removed_markers: list[str] = field(default_factory=list)
     removed_snapshots: list[str] = field(default_factory=list)
     skipped_reason: str | None = None
 
@@ -31,17 +33,9 @@ class HygieneReport:
 def clean_data_dir(
     data_dir: Path, *, now: float, stale_marker_age: float, stalled_snapshot_age: float
 ) -> HygieneReport:
-    """Remove a stale marker and stalled snapshots; the caller must hold the backup lock."""
+    """Remove stale markers and stalled snapshots; the caller must hold the backup lock."""
     report = HygieneReport()
-    marker = data_dir / IN_PROGRESS
-    try:
-        marker_age = now - marker.lstat().st_mtime
-    except FileNotFoundError:
-        marker_age = None
-    if marker_age is not None and marker_age > stale_marker_age:
-        marker.unlink(missing_ok=True)
-        report.removed_marker = True
-        log_event(log, "stale_marker_removed", path=str(marker), age_seconds=round(marker_age))
+    report.removed_markers = remove_stale_markers(data_dir, now=now, stale_age=stale_marker_age)
     for snapshot in list_snapshots(data_dir):
         if snapshot.complete:
             continue
@@ -58,12 +52,28 @@ def clean_data_dir(
 
 
 def run_hygiene(
-    data_dir: Path, lock_path: Path, *, stale_marker_age: float, stalled_snapshot_age: float,
-    now: float | None = None, lock_patience: float = PATIENCE,
+    data_dir: Path,
+    lock_path: Path,
+    *,
+    stale_marker_age: float,
+    stalled_snapshot_age: float,
+    now: float | None = None,
+    lock_patience: float = PATIENCE,
 ) -> HygieneReport:
     """Take the backup lock and clean up; skip (and say so) while a backup holds it."""
     lock = BackupLock(lock_path)
-    if not lock.acquire(wait=lock_patience):
+    try:
+        acquired = lock.acquire(wait=lock_patience)
+    except OSError as err:  # a read-only or full volume: report it, the service keeps running
+        log_event(
+            log,
+            "hygiene_skipped",
+            level=logging.WARNING,
+            reason=f"cannot take the lock: {err.strerror}",
+            lock=str(lock_path),
+        )
+        return HygieneReport(skipped_reason=f"cannot take the lock: {err.strerror}")
+    if not acquired:
         log_event(log, "hygiene_skipped", reason="a backup holds the lock", lock=str(lock_path))
         return HygieneReport(skipped_reason="a backup holds the lock")
     try:

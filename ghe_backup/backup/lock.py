@@ -8,9 +8,14 @@ backup never leaves a stuck lock behind.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import time
 from pathlib import Path
+
+from .logs import log_event
+
+log = logging.getLogger(__name__)
 
 # Health probes take the lock for microseconds to look at it; a backup start waits this long
 # for it before concluding that another backup holds it.
@@ -47,9 +52,16 @@ class BackupLock:
             except BaseException:
                 os.close(fd)
                 raise
-        # Record the holder for people looking at the volume; the lock itself is the flock.
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        # Record the holder for people looking at the volume; the lock itself is the flock, so a
+        # failed note (a full disk) must neither fail the lock nor leave the descriptor behind.
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as err:
+            log_event(log, "lock_holder_unrecorded", level=logging.WARNING, path=str(self.path), error=err.strerror)
+        except BaseException:
+            os.close(fd)
+            raise
         self._fd = fd
         return True
 

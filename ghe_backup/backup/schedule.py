@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timedelta, timezone
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 
 from croniter import croniter
 
@@ -41,12 +41,12 @@ def parse_schedule(expression: str | None) -> str:
 
 def next_run(expression: str, after: datetime) -> datetime:
     """The first due time strictly after ``after`` (UTC)."""
-    return croniter(expression, after.astimezone(timezone.utc)).get_next(datetime)
+    return croniter(expression, after.astimezone(UTC)).get_next(datetime)
 
 
 def runs_between(expression: str, start: datetime, end: datetime) -> list[datetime]:
     """All due times in ``(start, end]``."""
-    runs, it = [], croniter(expression, start.astimezone(timezone.utc))
+    runs, it = [], croniter(expression, start.astimezone(UTC))
     while (due := it.get_next(datetime)) <= end:
         runs.append(due)
     return runs
@@ -56,27 +56,25 @@ def find_overlaps(
     schedules: Mapping[str, str], start: datetime, end: datetime, max_duration: timedelta
 ) -> list[tuple[str, datetime, str, datetime]]:
     """Pairs of runs of different schedules that would overlap if each ran ``max_duration``."""
-    runs = sorted(
-        (due, name) for name, expression in schedules.items()
-        for due in runs_between(expression, start, end)
-    )
+    runs = sorted((due, name) for name, expression in schedules.items() for due in runs_between(expression, start, end))
     # Any overlap between two schedules shows up between neighbours in time order.
     return [
         (a_name, a_due, b_name, b_due)
-        for (a_due, a_name), (b_due, b_name) in zip(runs, runs[1:])
+        for (a_due, a_name), (b_due, b_name) in zip(runs, runs[1:], strict=False)
         if a_name != b_name and b_due < a_due + max_duration
     ]
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Scheduler:
     """Call ``job`` at each due time of ``expression`` until ``stop`` is set."""
 
-    def __init__(self, expression: str, job: Callable[[], object], stop: threading.Event,
-                 clock: Callable[[], datetime] = _utcnow):
+    def __init__(
+        self, expression: str, job: Callable[[], object], stop: threading.Event, clock: Callable[[], datetime] = _utcnow
+    ):
         self.expression = parse_schedule(expression)
         self.job, self.stop, self.clock = job, stop, clock
         self.missed_total = 0
@@ -92,13 +90,17 @@ class Scheduler:
             try:
                 self.job()
             except Exception as err:  # one failed run must not end the schedule
-                log_event(log, "backup_error", level=logging.ERROR, error=str(err),
-                          error_type=type(err).__name__)
+                log_event(log, "backup_error", level=logging.ERROR, error=str(err), error_type=type(err).__name__)
             finished = self.clock()
             missed = runs_between(self.expression, due, finished)
             if missed:
                 self.missed_total += len(missed)
-                log_event(log, "backup_skipped", level=logging.WARNING, reason="previous backup still running",
-                          missed=[m.isoformat() for m in missed])
+                log_event(
+                    log,
+                    "backup_skipped",
+                    level=logging.WARNING,
+                    reason="previous backup still running",
+                    missed=[m.isoformat() for m in missed],
+                )
             due = next_run(self.expression, finished)
             log_event(log, "backup_scheduled", next_run=due.isoformat(), schedule=self.expression)

@@ -9,13 +9,20 @@ used (``backup_config``, ``schedule``), so ``decrypt-key`` runs without them.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from ghe_backup.errors import ConfigError
 
 DAY = 86400
+DEFAULT_DATA_DIR_NAME = "ghe-production-data"
+DEFAULT_STATE_TABLE = "ghe-backup-state"
+#: Seconds backup-utils gets for its own clean-up after SIGTERM (re-enabling git gc on the
+#: appliance over ssh, removing its markers). The container's stop timeout must exceed it:
+#: docs/backup-program.md, "Shutdown".
+DEFAULT_SHUTDOWN_GRACE = 60
 
 
 class SettingError(ConfigError):
@@ -31,6 +38,9 @@ class Settings:
     require_data_mount: bool
     extra_ssh_opts: str | None
     extra_rsync_opts: str | None
+    rsync_bwlimit: str | None
+    known_hosts: str | None  # the appliance's host keys, known_hosts lines
+    host_key_policy: str  # "pinned" or "accept-new"
     backup_config_path: Path
     backup_command: str
     schedule: str | None
@@ -39,7 +49,7 @@ class Settings:
     max_snapshot_age: int
     min_free_bytes: int
     min_free_percent: float
-    kms_region: str | None
+    aws_region: str | None  # KMS and the state table; None: from instance metadata
     metadata_endpoint: str
     metadata_timeout: float
     taupage_config: Path
@@ -49,6 +59,7 @@ class Settings:
     stale_marker_age: int
     stalled_snapshot_age: int
     shutdown_grace: int
+    state_table: str | None  # DynamoDB table for the pipeline; None: disabled
 
     @property
     def lock_path(self) -> Path:
@@ -60,22 +71,33 @@ class Settings:
         """Where the last run's result is kept across restarts."""
         return self.data_dir / ".ghe-backup-state.json"
 
+    @property
+    def known_hosts_path(self) -> Path:
+        """Pinned keys are rewritten from the config at every start, next to backup.config;
+        keys accepted on first use live on the data volume, so the next container keeps them."""
+        if self.host_key_policy == "accept-new":
+            return self.data_dir / ".ghe-backup-known_hosts"
+        return self.backup_config_path.parent / "known_hosts"
+
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and check all settings from ``env`` (default: ``os.environ``)."""
     env = os.environ if env is None else env
     home = Path(env.get("HOME") or Path.home())
+    data_mount = Path(_text(env, "DATA_MOUNT") or "/data")
     return Settings(
         ghe_hostname=_text(env, "GHE_HOSTNAME"),
         num_snapshots=_int(env, "GHE_NUM_SNAPSHOTS", 10, minimum=1),
-        data_dir=Path(_text(env, "GHE_DATA_DIR") or "/data/ghe-data"),
-        data_mount=Path(_text(env, "DATA_MOUNT") or "/data"),
+        # The original ghe-backup's directory: an old volume continues its chain (and its pruning).
+        data_dir=Path(_text(env, "GHE_DATA_DIR") or data_mount / DEFAULT_DATA_DIR_NAME),
+        data_mount=data_mount,
         require_data_mount=_flag(env, "REQUIRE_DATA_MOUNT", True),
         extra_ssh_opts=_text(env, "GHE_EXTRA_SSH_OPTS"),
         extra_rsync_opts=_text(env, "GHE_EXTRA_RSYNC_OPTS"),
-        backup_config_path=Path(
-            _text(env, "GHE_BACKUP_CONFIG") or "/etc/github-backup-utils/backup.config"
-        ),
+        rsync_bwlimit=_bwlimit(env, "RSYNC_BWLIMIT"),
+        known_hosts=_raw(env, "GHE_KNOWN_HOSTS"),
+        host_key_policy=_choice(env, "SSH_HOST_KEY_POLICY", ("pinned", "accept-new")),
+        backup_config_path=Path(_text(env, "GHE_BACKUP_CONFIG") or "/etc/github-backup-utils/backup.config"),
         backup_command=_text(env, "GHE_BACKUP_COMMAND") or "ghe-backup",
         schedule=_text(env, "BACKUP_SCHEDULE"),
         health_bind=_text(env, "HEALTH_BIND") or "0.0.0.0",
@@ -83,12 +105,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_snapshot_age=_int(env, "MAX_SNAPSHOT_AGE", 2 * DAY, minimum=60),
         min_free_bytes=_int(env, "MIN_FREE_BYTES", 0, minimum=0),
         min_free_percent=_percent(env, "MIN_FREE_PERCENT", 5.0),
-        kms_region=(
-            _text(env, "KMS_REGION") or _text(env, "AWS_REGION") or _text(env, "AWS_DEFAULT_REGION")
-        ),
-        metadata_endpoint=(
-            _text(env, "AWS_EC2_METADATA_SERVICE_ENDPOINT") or "http://169.254.169.254"
-        ).rstrip("/"),
+        aws_region=(_text(env, "KMS_REGION") or _text(env, "AWS_REGION") or _text(env, "AWS_DEFAULT_REGION")),
+        metadata_endpoint=(_text(env, "AWS_EC2_METADATA_SERVICE_ENDPOINT") or "http://169.254.169.254").rstrip("/"),
         metadata_timeout=_float(env, "METADATA_TIMEOUT", 1.0),
         taupage_config=Path(_text(env, "TAUPAGE_CONFIG") or "/meta/taupage.yaml"),
         ssh_key_secret_file=_path_or_none(env, "SSH_KEY_SECRET_FILE"),
@@ -96,13 +114,47 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         replace_ssh_key=_flag(env, "SSH_KEY_REPLACE", False),
         stale_marker_age=_int(env, "STALE_MARKER_AGE", 6 * 3600, minimum=60),
         stalled_snapshot_age=_int(env, "STALLED_SNAPSHOT_AGE", DAY, minimum=60),
-        shutdown_grace=_int(env, "SHUTDOWN_GRACE", 8, minimum=0),
+        shutdown_grace=_int(env, "SHUTDOWN_GRACE", DEFAULT_SHUTDOWN_GRACE, minimum=0),
+        # Unset: the default table; set but empty: recording in the account is off.
+        state_table=(_text(env, "STATE_TABLE") if "STATE_TABLE" in env else DEFAULT_STATE_TABLE),
     )
 
 
 def _text(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip()
     return value or None
+
+
+def _raw(env: Mapping[str, str], name: str) -> str | None:
+    """A multi-line value as given (known_hosts lines), or None if empty."""
+    value = env.get(name, "")
+    return value if value.strip() else None
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = _text(env, name)
+    if raw is None:
+        return choices[0]
+    if raw.lower() not in choices:
+        raise SettingError(f"{name}={raw!r} is not one of {', '.join(choices)}", hint=f"set {name} to {choices[0]}")
+    return raw.lower()
+
+
+_BWLIMIT = re.compile(r"^(\d+(?:\.\d+)?)([KMG]?)$", re.IGNORECASE)
+
+
+def _bwlimit(env: Mapping[str, str], name: str) -> str | None:
+    """rsync's --bwlimit: a rate in KiB/s, or with a K/M/G suffix (``500``, ``20M``)."""
+    raw = _text(env, name)
+    if raw is None:
+        return None
+    match = _BWLIMIT.match(raw)
+    if not match or float(match[1]) <= 0:
+        raise SettingError(
+            f"{name}={raw!r} is not a transfer rate",
+            hint=f"set {name} to KiB per second, e.g. 20000, or with a suffix, e.g. 20M",
+        )
+    return raw
 
 
 def _path_or_none(env: Mapping[str, str], name: str) -> Path | None:

@@ -74,7 +74,7 @@ def parse_kms_value(value: object, source: str) -> SecretBytes:
             f"the SSH key in {source} does not start with '{KMS_PREFIX}'",
             hint="store the key encrypted with KMS as aws:kms:<base64 ciphertext>",
         )
-    encoded = "".join(value.strip()[len(KMS_PREFIX):].split())
+    encoded = "".join(value.strip()[len(KMS_PREFIX) :].split())
     try:
         blob = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
@@ -196,7 +196,7 @@ def _quiet_aws_debug_logs():
     try:
         yield
     finally:
-        for logger, level in zip(loggers, saved):
+        for logger, level in zip(loggers, saved, strict=False):
             logger.setLevel(level)
 
 
@@ -225,7 +225,7 @@ def install_ssh_key(settings: Settings, *, kms_client=None) -> KeyInstallResult:
         log_event(log, "ssh_key_kept", path=str(dest))
         return KeyInstallResult(dest, "kept", None)
     ciphertext, source = read_encrypted_key(settings.taupage_config, settings.ssh_key_secret_file)
-    region = settings.kms_region or instance_region(settings.metadata_endpoint, settings.metadata_timeout)
+    region = settings.aws_region or instance_region(settings.metadata_endpoint, settings.metadata_timeout)
     key = decrypt_key(ciphertext, region, source=str(source), client=kms_client)
     try:
         write_key_file(dest, key)

@@ -7,6 +7,7 @@ and duration survive restarts. A missing or damaged file reads as "no run yet".
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -33,7 +34,7 @@ class RunRecord:
 class BackupState:
     last_run: RunRecord | None = None
     last_success_at: float | None = None
-    runs_total: dict[str, int] = field(default_factory=lambda: {r: 0 for r in RESULTS})
+    runs_total: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RESULTS, 0))
 
 
 def load_state(path: Path) -> BackupState:
@@ -55,7 +56,7 @@ def load_state(path: Path) -> BackupState:
 
 
 def save_state(path: Path, state: BackupState) -> None:
-    """Write the state file atomically."""
+    """Write the state file atomically; on failure (a full disk) the old file stays, no temp file."""
     data = {
         "last_run": asdict(state.last_run) if state.last_run else None,
         "last_success_at": state.last_success_at,
@@ -63,17 +64,29 @@ def save_state(path: Path, state: BackupState) -> None:
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".ghe-backup-state.")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def record_run(path: Path, run: RunRecord) -> BackupState:
-    """Add one finished run to the state file (call with the backup lock held)."""
+    """Add one finished run to the state file (call with the backup lock held).
+
+    Best effort: a volume that is full or read-only is logged, never raised, so the run's
+    outcome still reaches the log, the metrics of this process and the account's state table.
+    """
     state = load_state(path)
     state.last_run = run
     if run.result == "success":
         state.last_success_at = run.finished_at
     state.runs_total[run.result] = state.runs_total.get(run.result, 0) + 1
-    save_state(path, state)
+    try:
+        save_state(path, state)
+    except OSError as err:
+        log_event(log, "state_unwritable", level=logging.WARNING, path=str(path), error=err.strerror)
     return state

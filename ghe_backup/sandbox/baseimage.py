@@ -24,7 +24,7 @@ NAME = "baseimage"
 MMDEBSTRAP_TIMEOUT = 1200.0
 SUITE = "bookworm"
 REPOSITORY = "ghe-backup-base"
-#: backup-utils needs bash, rsync, ssh, git, jq, bc; our program python3 (deps go in a venv).
+#: backup-utils needs bash, rsync, ssh, git, jq, bc, ps; our program python3 (deps go in a venv) under tini.
 PACKAGES = (
     "python3",
     "python3-venv",
@@ -34,6 +34,8 @@ PACKAGES = (
     "jq",
     "bc",
     "ca-certificates",
+    "procps",  # ps: backup-utils tells a live in-progress marker from a stale one
+    "tini",  # PID 1 in the container: reaps orphans, forwards signals
 )
 #: Docs, man pages and translations are not needed in a container: about 40 MB less.
 DPKG_OPTIONS = (

@@ -4,6 +4,7 @@ backup-utils, a fake private key, and a real moto server for KMS."""
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import os
 import re
@@ -36,6 +37,14 @@ def events(caplog) -> list[dict]:
     return [json.loads(formatter.format(record)) for record in caplog.records]
 
 
+def host_key_line(seed: int = 1) -> str:
+    """An ed25519 public key line ("ssh-ed25519 <base64>") in the SSH wire format."""
+    import struct
+
+    blob = b"".join(struct.pack(">I", len(part)) + part for part in (b"ssh-ed25519", bytes([seed]) * 32))
+    return f"ssh-ed25519 {base64.b64encode(blob).decode()}"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -65,6 +74,8 @@ def backup_env(tmp_path: Path, standin: Path) -> dict[str, str]:
         "SSH_KEY_PATH": str(tmp_path / "home" / ".ssh" / "id_rsa"),
         "TAUPAGE_CONFIG": str(tmp_path / "meta" / "taupage.yaml"),
         "BACKUP_SCHEDULE": "0 */2 * * *",
+        "GHE_KNOWN_HOSTS": f"[github.example.com]:122 {host_key_line()}\n",
+        "STATE_TABLE": "",  # tests of the account's state table turn it on
         "HEALTH_BIND": "127.0.0.1",
         "HEALTH_PORT": "0",
         # Nothing listens here: a metadata lookup fails at once instead of hanging.
@@ -94,9 +105,50 @@ def subprocess_env(extra: dict[str, str]) -> dict[str, str]:
 
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 30, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "ghe_backup", *args], env=subprocess_env(env), cwd=REPO_ROOT,
-        capture_output=True, text=True, timeout=timeout, **kwargs,
+        [sys.executable, "-m", "ghe_backup", *args],
+        env=subprocess_env(env),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,
     )
+
+
+def _mount(*args: str) -> None:
+    subprocess.run(["mount", *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path) -> Path:
+    """A real 1 MiB tmpfs (needs root): ENOSPC and read-only remounts come from the kernel."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "volume"
+    mount.mkdir()
+    _mount("-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(mount))
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def remount_read_only(mount: Path) -> None:
+    """What ext4 with errors=remount-ro does to the data volume after an I/O error."""
+    _mount("-o", "remount,ro", str(mount))
+
+
+def fill_disk(mount: Path) -> Path:
+    """Write zeros until the file system is full (ENOSPC); returns the file to delete later."""
+    filler = mount / "filler"
+    with open(filler, "wb", buffering=0) as handle:
+        chunk = b"\0" * 4096
+        try:
+            while True:
+                handle.write(chunk)
+        except OSError as err:
+            assert err.errno == errno.ENOSPC, err
+    return filler
 
 
 @pytest.fixture(scope="session")
@@ -116,7 +168,7 @@ def secret_fragments(*secrets_: bytes | str) -> list[str]:
         texts += [raw.decode(), base64.b64encode(raw).decode()]
     for text in texts:
         compact = "".join(line for line in text.splitlines() if "-----" not in line)
-        pieces += [compact[i:i + 24] for i in range(0, max(len(compact) - 24, 1), 97)]
+        pieces += [compact[i : i + 24] for i in range(0, max(len(compact) - 24, 1), 97)]
     return [p for p in pieces if p]
 
 
@@ -132,8 +184,9 @@ def moto_server():
     if exe is None:
         pytest.skip("moto_server is not installed (pip install 'moto[server]')")
     port = free_port()
-    proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [exe, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -206,12 +259,14 @@ def parse_prometheus(text: str) -> tuple[dict[str, str], dict[tuple[str, tuple],
                 else:
                     assert len(parts) == 4 and parts[3] in _TYPES, where
                     assert name not in types, f"second TYPE, {where}"
-                    assert not any(n == name or n.startswith(name + "_") for n, _ in samples), f"TYPE after samples, {where}"
+                    assert not any(n == name or n.startswith(name + "_") for n, _ in samples), (
+                        f"TYPE after samples, {where}"
+                    )
                     types[name] = parts[3]
             continue
         match = _METRIC_NAME.match(line)
         assert match, where
-        name, rest = match.group(), line[match.end():]
+        name, rest = match.group(), line[match.end() :]
         labels: list[tuple[str, str]] = []
         if rest.startswith("{"):
             rest = rest[1:]
@@ -219,7 +274,7 @@ def parse_prometheus(text: str) -> tuple[dict[str, str], dict[tuple[str, tuple],
                 label = _LABEL.match(rest)
                 assert label, f"bad labels, {where}"
                 labels.append((label.group(1), label.group(2)))
-                rest = rest[label.end():]
+                rest = rest[label.end() :]
             rest = rest.lstrip()[1:]
             assert len({k for k, _ in labels}) == len(labels), f"repeated label, {where}"
         assert rest.startswith(" "), where
@@ -228,8 +283,7 @@ def parse_prometheus(text: str) -> tuple[dict[str, str], dict[tuple[str, tuple],
         value = float(fields[0])  # raises on garbage; accepts NaN, +Inf, -Inf
         if len(fields) == 2:
             int(fields[1])
-        family = next((f for f, kind in types.items()
-                       if name in [f + s for s in _SUFFIXES.get(kind, ("",))]), name)
+        family = next((f for f, kind in types.items() if name in [f + s for s in _SUFFIXES.get(kind, ("",))]), name)
         if family != current:
             assert family not in finished, f"family {family} split into blocks, {where}"
             if current is not None:

@@ -1,11 +1,14 @@
-"""Hygiene on real directories with backdated mtimes: exactly the stale marker and the
-stalled snapshots go; complete snapshots and everything else stay."""
+"""Hygiene on real directories with backdated mtimes and real processes: exactly the markers
+no live backup-utils run owns and the stalled snapshots go; everything else stays."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from pathlib import Path
+
+import pytest
 
 from ghe_backup.backup.hygiene import run_hygiene
 from ghe_backup.backup.lock import BackupLock
@@ -30,8 +33,9 @@ def _snapshot(data_dir: Path, name: str, age: float, *, complete: bool) -> Path:
 
 
 def _clean(settings, **kw):
-    return run_hygiene(settings.data_dir, settings.lock_path, stale_marker_age=6 * HOUR,
-                       stalled_snapshot_age=24 * HOUR, **kw)
+    return run_hygiene(
+        settings.data_dir, settings.lock_path, stale_marker_age=6 * HOUR, stalled_snapshot_age=24 * HOUR, **kw
+    )
 
 
 def _tree(data_dir: Path) -> set[str]:
@@ -56,7 +60,7 @@ def test_exactly_stale_things_go(settings, data_dir):
 
     report = _clean(settings)
 
-    assert report.removed_marker is True and report.skipped_reason is None
+    assert report.removed_markers == ["in-progress"] and report.skipped_reason is None
     assert sorted(report.removed_snapshots) == [p.name for p in gone]
     assert all(not p.exists() for p in gone) and not (data_dir / "in-progress").exists()
     assert all(p.is_dir() for p in keep)
@@ -64,16 +68,58 @@ def test_exactly_stale_things_go(settings, data_dir):
     assert os.readlink(data_dir / "current") == "20261126T080000" and (data_dir / "lost+found").is_dir()
 
 
-def test_fresh_marker_and_recently_touched_incomplete_snapshot_stay(settings, data_dir):
-    (data_dir / "in-progress").write_text("20261127T080000 4242\n")
-    _age(data_dir / "in-progress", 5 * HOUR)
+@pytest.fixture
+def live_backup_utils():
+    """A live process whose command line runs ghe-backup, as a hand-started backup-utils would."""
+    proc = subprocess.Popen(["/opt/backup-utils/bin/ghe-backup", "60"], executable="sleep")
+    deadline = time.monotonic() + 5
+    while b"ghe-backup" not in Path(f"/proc/{proc.pid}/cmdline").read_bytes():  # exec is done
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    yield proc.pid
+    proc.kill()
+    proc.wait()
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_markers_of_a_live_backup_utils_run_and_a_recently_touched_snapshot_stay(settings, data_dir, live_backup_utils):
+    (data_dir / "in-progress").write_text(f"20261127T080000 {live_backup_utils}\n")
+    (data_dir / "in-progress-backup").write_text(f"20261127T080000 {live_backup_utils}\n")
+    _age(data_dir / "in-progress", 30 * HOUR)  # a long run: its age does not matter, its process does
     # The directory is old, but its incomplete marker was touched an hour ago: still alive.
     stalled_looking = _snapshot(data_dir, "20261126T080000", 2 * 24 * HOUR, complete=False)
     _age(stalled_looking / "incomplete", HOUR)
     before = _tree(data_dir)
     report = _clean(settings)
-    assert report.removed_marker is False and report.removed_snapshots == []
+    assert report.removed_markers == [] and report.removed_snapshots == []
     assert _tree(data_dir) == before
+
+
+def test_markers_whose_process_is_gone_go_at_once(settings, data_dir):
+    # A killed run leaves both; in-progress-backup (backup-utils >= 3.10) blocks ghe-restore.
+    dead = _dead_pid()
+    for name in ("in-progress", "in-progress-backup"):
+        (data_dir / name).write_text(f"20261127T080000 {dead}\n")
+    assert _clean(settings).removed_markers == ["in-progress", "in-progress-backup"]
+    assert not (data_dir / "in-progress").exists() and not (data_dir / "in-progress-backup").exists()
+
+
+def test_a_live_pid_that_is_not_backup_utils_does_not_keep_a_marker(settings, data_dir):
+    # After a container restart the old run's pid may belong to anything in the new pid namespace.
+    (data_dir / "in-progress").write_text(f"20261127T080000 {os.getpid()}\n")
+    assert _clean(settings).removed_markers == ["in-progress"]
+
+
+def test_a_marker_without_a_pid_goes_by_age(settings, data_dir):
+    (data_dir / "in-progress").write_text("")  # what a full disk leaves
+    assert _clean(settings).removed_markers == []
+    _age(data_dir / "in-progress", 7 * HOUR)
+    assert _clean(settings).removed_markers == ["in-progress"]
 
 
 def test_nothing_goes_while_a_backup_holds_the_lock(settings, data_dir):
@@ -87,4 +133,4 @@ def test_nothing_goes_while_a_backup_holds_the_lock(settings, data_dir):
     assert report.skipped_reason == "a backup holds the lock"
     assert _tree(data_dir) == before
     # Once the lock is free, the same call cleans up.
-    assert _clean(settings).removed_marker is True
+    assert _clean(settings).removed_markers == ["in-progress"]

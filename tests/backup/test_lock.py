@@ -7,9 +7,9 @@ import signal
 import subprocess
 import sys
 
-from ghe_backup.backup.lock import BackupLock, lock_is_held
-
 from conftest import REPO_ROOT
+
+from ghe_backup.backup.lock import BackupLock, lock_is_held
 
 HOLDER = """
 import sys
@@ -22,8 +22,13 @@ sys.stdin.read()
 
 
 def _holder(path):
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], cwd=REPO_ROOT, text=True,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)],
+        cwd=REPO_ROOT,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     return proc, proc.stdout.readline().strip()
 
 
@@ -93,3 +98,18 @@ def test_acquire_waits_for_a_short_holder(tmp_path):
     threading.Timer(0.1, holder.release).start()
     assert not BackupLock(path).acquire()  # no patience: busy
     assert BackupLock(path).acquire(wait=2)
+
+
+def test_a_full_disk_does_not_leak_the_lock(small_tmpfs):
+    # The lock file is created on the full disk: the flock succeeds, writing the pid cannot.
+    from conftest import fill_disk
+
+    path = small_tmpfs / ".ghe-backup.lock"
+    filler = fill_disk(small_tmpfs)
+    lock = BackupLock(path)
+    assert lock.acquire() and lock.held  # the flock is the lock; the pid is only for people
+    assert lock_is_held(path)
+    lock.release()
+    assert not lock_is_held(path)
+    filler.unlink()
+    assert BackupLock(path).acquire()

@@ -3,10 +3,10 @@ them, and the scheduler loop (with a fake clock) runs, skips and stops as it sho
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-import yaml
+from conftest import events
 
 from ghe_backup.backup.schedule import (
     ScheduleError,
@@ -17,48 +17,20 @@ from ghe_backup.backup.schedule import (
     runs_between,
 )
 
-from conftest import REPO_ROOT, events
-
-
-def shipped_schedules() -> dict[str, str]:
-    """BACKUP_SCHEDULE of every account overlay in config/accounts."""
-    found = {}
-    for path in sorted((REPO_ROOT / "config" / "accounts").glob("*.yaml")):
-        for component in yaml.safe_load(path.read_text()).get("senza", {}).get("SenzaComponents", []):
-            for body in component.values():
-                schedule = body.get("TaupageConfig", {}).get("environment", {}).get("BACKUP_SCHEDULE")
-                if schedule:
-                    found[path.stem] = schedule
-    return found
-
-
-def test_the_accounts_ship_these_schedules():
-    shipped = shipped_schedules()
-    assert shipped.get("staging") == STAGING and shipped.get("prod") == PROD
-
-
-def test_no_two_shipped_accounts_back_up_at_the_same_time():
-    shipped = shipped_schedules()
-    assert len(shipped) >= 2
-    for schedule in shipped.values():
-        parse_schedule(schedule)
-    assert find_overlaps(shipped, START, START + WEEK, MAX_BACKUP) == []
-
-# The schedules the accounts ship with (senza TaupageConfig BACKUP_SCHEDULE); the first
-# test checks that config/accounts still says so.
+# Two schedules in the shape accounts use (even and odd hours); tests/test_shipped_config.py
+# checks the operators' own accounts never overlap.
 STAGING = "0 1-23/2 * * *"
 PROD = "0 */2 * * *"
-START = datetime(2026, 11, 27, 8, 0, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 27, 8, 0, 0, tzinfo=UTC)
 WEEK = timedelta(days=7)
 MAX_BACKUP = timedelta(minutes=59)
 
 
 def test_next_run_for_the_shipped_schedules():
-    assert next_run(STAGING, START) == datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
-    assert next_run(PROD, START) == datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)  # strictly after
+    assert next_run(STAGING, START) == datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+    assert next_run(PROD, START) == datetime(2026, 11, 27, 10, 0, tzinfo=UTC)  # strictly after
     assert next_run(PROD, START - timedelta(seconds=1)) == START
-    assert next_run(STAGING, datetime(2026, 12, 31, 23, 30, tzinfo=timezone.utc)) == datetime(
-        2027, 1, 1, 1, 0, tzinfo=timezone.utc)
+    assert next_run(STAGING, datetime(2026, 12, 31, 23, 30, tzinfo=UTC)) == datetime(2027, 1, 1, 1, 0, tzinfo=UTC)
 
 
 def test_staging_runs_at_odd_hours_and_prod_at_even_hours():
@@ -75,8 +47,10 @@ def test_shipped_schedules_never_overlap_over_a_week():
 def test_overlap_check_finds_real_clashes():
     # Backups longer than the one-hour gap would overlap: every neighbouring pair of the
     # week's 168 alternating runs clashes.
-    assert len(find_overlaps({"staging": STAGING, "prod": PROD}, START, START + WEEK,
-                             timedelta(minutes=61))) == 2 * 7 * 12 - 1
+    assert (
+        len(find_overlaps({"staging": STAGING, "prod": PROD}, START, START + WEEK, timedelta(minutes=61)))
+        == 2 * 7 * 12 - 1
+    )
     clash = find_overlaps({"prod": PROD, "other": "30 */2 * * *"}, START, START + timedelta(days=1), MAX_BACKUP)
     assert clash and clash[0][0] == "prod" and clash[0][3] - clash[0][1] == timedelta(minutes=30)
 
@@ -125,7 +99,7 @@ def test_scheduler_runs_at_due_times_and_skips_missed_ones(caplog):
     scheduler = Scheduler(PROD, job, fake, clock=fake.clock)
     caplog.set_level("INFO")
     scheduler.run()
-    t = lambda h, m=0: datetime(2026, 11, 27, h, m, tzinfo=timezone.utc)  # noqa: E731
+    t = lambda h, m=0: datetime(2026, 11, 27, h, m, tzinfo=UTC)  # noqa: E731
     # 10:00 runs 10 min; 12:00 runs until 16:30, so 14:00 and 16:00 are skipped; next is 18:00.
     assert calls == [t(10), t(12), t(18)]
     assert scheduler.missed_total == 2

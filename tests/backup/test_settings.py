@@ -11,7 +11,13 @@ from ghe_backup.backup.settings import SettingError, load_settings
 
 def test_defaults_match_the_documented_ones():
     s = load_settings({"HOME": "/root"})
-    assert s.data_dir == Path("/data/ghe-data") and s.data_mount == Path("/data")
+    # The original ghe-backup's directory: an old volume continues its own chain.
+    assert s.data_dir == Path("/data/ghe-production-data") and s.data_mount == Path("/data")
+    assert load_settings({"DATA_MOUNT": "/mnt/v"}).data_dir == Path("/mnt/v/ghe-production-data")
+    assert s.host_key_policy == "pinned" and s.known_hosts is None and s.rsync_bwlimit is None
+    assert s.shutdown_grace == 60 and s.state_table == "ghe-backup-state"
+    assert load_settings({"STATE_TABLE": ""}).state_table is None  # off
+    assert load_settings({"STATE_TABLE": "other"}).state_table == "other"
     assert s.health_port == 8080 and s.num_snapshots == 10
     assert s.max_snapshot_age == 2 * 86400 and s.stalled_snapshot_age == 86400
     assert s.ssh_key_path == Path("/root/.ssh/id_rsa")
@@ -31,6 +37,10 @@ def test_defaults_match_the_documented_ones():
         ("MIN_FREE_PERCENT", "120", "not a percentage"),
         ("REQUIRE_DATA_MOUNT", "maybe", "not a yes/no value"),
         ("METADATA_TIMEOUT", "0", "must be positive"),
+        ("RSYNC_BWLIMIT", "fast", "not a transfer rate"),
+        ("RSYNC_BWLIMIT", "0", "not a transfer rate"),
+        ("RSYNC_BWLIMIT", "10T", "not a transfer rate"),
+        ("SSH_HOST_KEY_POLICY", "no", "not one of pinned, accept-new"),
     ],
 )
 def test_bad_values_name_the_variable(name, value, fragment):
@@ -42,9 +52,19 @@ def test_bad_values_name_the_variable(name, value, fragment):
 
 
 def test_region_override_order():
-    assert load_settings({"KMS_REGION": "eu-west-1", "AWS_REGION": "us-east-1"}).kms_region == "eu-west-1"
-    assert load_settings({"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "x"}).kms_region == "us-east-1"
-    assert load_settings({}).kms_region is None
+    assert load_settings({"KMS_REGION": "eu-west-1", "AWS_REGION": "us-east-1"}).aws_region == "eu-west-1"
+    assert load_settings({"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "x"}).aws_region == "us-east-1"
+    assert load_settings({}).aws_region is None
+
+
+def test_bandwidth_limits_as_rsync_takes_them():
+    for value in ("20000", "20M", "1.5g", "500k"):
+        assert load_settings({"RSYNC_BWLIMIT": value}).rsync_bwlimit == value
+
+
+def test_known_hosts_keep_their_lines():
+    lines = "[ghe]:122 ssh-ed25519 AAAA\n[ghe]:122 ssh-rsa BBBB\n"
+    assert load_settings({"GHE_KNOWN_HOSTS": lines}).known_hosts == lines
 
 
 def test_flags_and_percent_forms():

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ghe_backup.backup.snapshots import list_snapshots, newest_complete, snapshot_name, snapshot_time
 
 
 def test_names_round_trip_in_utc():
-    when = datetime(2026, 11, 27, 8, 0, 0, tzinfo=timezone.utc)
+    when = datetime(2026, 11, 27, 8, 0, 0, tzinfo=UTC)
     assert snapshot_name(when) == "20261127T080000"
     assert snapshot_time(snapshot_name(when)) == when
 
@@ -24,7 +24,10 @@ def test_list_ignores_everything_but_snapshot_dirs(data_dir):
     (data_dir / "20260101T000000").write_text("a file, not a dir")
     found = list_snapshots(data_dir)
     assert [(s.name, s.complete) for s in found] == [
-        ("20261125T080000", True), ("20261126T080000", True), ("20261127T080000", False)]
+        ("20261125T080000", True),
+        ("20261126T080000", True),
+        ("20261127T080000", False),
+    ]
     assert newest_complete(data_dir).name == "20261126T080000"
 
 

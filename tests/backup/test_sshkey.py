@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import assert_no_secrets, run_cli
 
 from ghe_backup.backup.sshkey import (
     KeyDecryptError,
@@ -27,8 +28,6 @@ from ghe_backup.backup.sshkey import (
     read_encrypted_key,
     write_key_file,
 )
-
-from conftest import assert_no_secrets, run_cli
 
 
 class _NeverCalledKms:
@@ -69,8 +68,11 @@ def test_base64_split_over_lines_is_accepted():
 def test_read_from_taupage_yaml(tmp_path):
     blob = os.urandom(64)
     taupage = tmp_path / "taupage.yaml"
-    taupage.write_text(yaml.safe_dump({"application_id": "ghe-backup",
-                                       "kms_private_ssh_key": "aws:kms:" + base64.b64encode(blob).decode()}))
+    taupage.write_text(
+        yaml.safe_dump(
+            {"application_id": "ghe-backup", "kms_private_ssh_key": "aws:kms:" + base64.b64encode(blob).decode()}
+        )
+    )
     ciphertext, source = read_encrypted_key(taupage, None)
     assert ciphertext.reveal() == blob and source == taupage
 
@@ -134,7 +136,7 @@ class _Imds(BaseHTTPRequestHandler):
     token = "tok-123"
     v2 = True
 
-    def do_PUT(self):  # noqa: N802
+    def do_PUT(self):
         if not self.v2:
             self.send_response(405)
             self.end_headers()
@@ -145,7 +147,7 @@ class _Imds(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         if self.v2 and self.headers.get("X-aws-ec2-metadata-token") != self.token:
             self.send_response(401)
             self.end_headers()
@@ -203,7 +205,7 @@ def kms_value(aws_env, fake_private_key):
 def _with_taupage(settings, value, **changes):
     settings.taupage_config.parent.mkdir(parents=True, exist_ok=True)
     settings.taupage_config.write_text(yaml.safe_dump({"kms_private_ssh_key": value}))
-    return replace(settings, **{"kms_region": "eu-central-1", **changes})
+    return replace(settings, **{"aws_region": "eu-central-1", **changes})
 
 
 @pytest.mark.integration
@@ -222,8 +224,10 @@ def test_kms_round_trip_writes_the_key_0600(settings, kms_value, fake_private_ke
 def test_region_from_metadata_feeds_kms(settings, aws_env, fake_private_key, imds):
     kms = _kms_client("eu-west-1")
     key_id = kms.create_key()["KeyMetadata"]["KeyId"]
-    value = "aws:kms:" + base64.b64encode(kms.encrypt(KeyId=key_id, Plaintext=fake_private_key)["CiphertextBlob"]).decode()
-    configured = _with_taupage(settings, value, kms_region=None, metadata_endpoint=imds)
+    value = (
+        "aws:kms:" + base64.b64encode(kms.encrypt(KeyId=key_id, Plaintext=fake_private_key)["CiphertextBlob"]).decode()
+    )
+    configured = _with_taupage(settings, value, aws_region=None, metadata_endpoint=imds)
     install_ssh_key(configured)
     assert settings.ssh_key_path.read_bytes() == fake_private_key
 
@@ -241,7 +245,7 @@ def test_existing_key_is_replaced_only_when_asked(settings, kms_value, fake_priv
 @pytest.mark.integration
 @pytest.mark.parametrize("corrupt", ["truncated", "garbage", "wrong-prefix"])
 def test_corrupted_value_is_one_clear_error_and_no_file(settings, kms_value, fake_private_key, corrupt, capsys):
-    encoded = kms_value[len("aws:kms:"):]
+    encoded = kms_value[len("aws:kms:") :]
     value = {
         "truncated": "aws:kms:" + base64.b64encode(base64.b64decode(encoded)[:-20]).decode(),
         "garbage": "aws:kms:" + base64.b64encode(os.urandom(200)).decode(),
@@ -262,7 +266,10 @@ def test_decrypted_value_that_is_no_key_is_refused_without_showing_it(settings, 
     kms = _kms_client("eu-central-1")
     key_id = kms.create_key()["KeyMetadata"]["KeyId"]
     plaintext = os.urandom(24).hex()
-    value = "aws:kms:" + base64.b64encode(kms.encrypt(KeyId=key_id, Plaintext=plaintext.encode())["CiphertextBlob"]).decode()
+    value = (
+        "aws:kms:"
+        + base64.b64encode(kms.encrypt(KeyId=key_id, Plaintext=plaintext.encode())["CiphertextBlob"]).decode()
+    )
     with pytest.raises(KeyDecryptError, match="not a private key") as err:
         install_ssh_key(_with_taupage(settings, value))
     assert plaintext not in str(err.value)
@@ -284,6 +291,10 @@ def test_cli_decrypt_key_leaks_nothing(backup_env, aws_env, kms_value, fake_priv
     secret_file.write_text("aws:kms:" + base64.b64encode(os.urandom(100)).decode())
     failed = run_cli(["--debug", "decrypt-key", "--replace"], env)
     assert failed.returncode == 2
-    assert failed.stderr.strip().splitlines()[-1].startswith("ghe-backup: error: KMS in eu-central-1 could not decrypt")
+    assert (
+        failed.stderr.strip()
+        .splitlines()[-1]
+        .startswith("ghe-backup-service: error: KMS in eu-central-1 could not decrypt")
+    )
     assert key_path.read_bytes() == fake_private_key  # the good key stays
     assert_no_secrets(ok.stdout + ok.stderr + failed.stdout + failed.stderr, fake_private_key, kms_value[8:])

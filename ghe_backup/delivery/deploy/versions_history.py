@@ -44,9 +44,17 @@ def versions(store: Any, account: str) -> list[Version]:
         if entry.get("result") not in GOOD or not version or not entry.get("image_tag") or version in seen:
             continue
         seen.add(version)
-        found.append(Version(stack_version=version, time=str(entry.get("time", "")), image_tag=entry["image_tag"],
-                             image_digest=entry.get("image_digest"), ami=entry.get("ami"),
-                             git_sha=entry.get("git_sha"), operation=entry.get("operation", "deploy")))
+        found.append(
+            Version(
+                stack_version=version,
+                time=str(entry.get("time", "")),
+                image_tag=entry["image_tag"],
+                image_digest=entry.get("image_digest"),
+                ami=entry.get("ami"),
+                git_sha=entry.get("git_sha"),
+                operation=entry.get("operation", "deploy"),
+            )
+        )
     return found
 
 
@@ -70,8 +78,10 @@ def rollback_intent(
     else:
         chosen = next((v for v in known if not running or v.stack_version != running.version), None)
         if chosen is None:
-            raise ConfigError(f"{name}: no earlier version to roll back to in the account's history",
-                              hint="see inv history --account=" + name)
+            raise ConfigError(
+                f"{name}: no earlier version to roll back to in the account's history",
+                hint="see inv history --account=" + name,
+            )
     stack = f"{target.stack_base}-{chosen.stack_version}"
     missing = []
     definition = recall_definition(conn.store, target.state_dir, name, stack)
@@ -80,16 +90,19 @@ def rollback_intent(
     ami = conn.account.describe_ami(chosen.ami) if chosen.ami else None
     if ami is None or ami.get("state") != "available":
         missing.append(f"its AMI {chosen.ami} is no longer available")
-    image = ImageRef(tag=chosen.image_tag, digest=chosen.image_digest, repository=target.repository,
-                     revision=chosen.git_sha)
+    image = ImageRef(
+        tag=chosen.image_tag, digest=chosen.image_digest, repository=target.repository, revision=chosen.git_sha
+    )
     found = digest_in_registry(image)
     if found is None:
         missing.append(f"its image {image.repository}:{image.tag} is gone from the registry")
     elif image.digest and found != image.digest:
         missing.append(f"{image.repository}:{image.tag} is now {found}, not {image.digest}")
     if missing:
-        raise ConfigError(f"{name}: cannot roll back to {chosen.stack_version}: {'; '.join(missing)}",
-                          hint="choose another with --to=VERSION (see inv history)")
+        raise ConfigError(
+            f"{name}: cannot roll back to {chosen.stack_version}: {'; '.join(missing)}",
+            hint="choose another with --to=VERSION (see inv history)",
+        )
     return Intent(image=image, operation="rollback", definition=definition, ami=chosen.ami)
 
 
@@ -98,8 +111,12 @@ def refresh_intent(target: Target, conn: Connection, running: StackInfo, log: Ca
     definition = recall_definition(conn.store, target.state_dir, target.name, running.name)
     if definition is None:
         log(f"the definition of {running.name} was not recorded; refreshing with the config as it is now")
-    image = ImageRef(tag=running.image_tag or "", digest=running.tags.get(DIGEST_TAG), repository=target.repository,
-                     revision=running.tags.get("ghe-backup:git-sha"))
+    image = ImageRef(
+        tag=running.image_tag or "",
+        digest=running.tags.get(DIGEST_TAG),
+        repository=target.repository,
+        revision=running.tags.get("ghe-backup:git-sha"),
+    )
     if not image.tag:
         raise ConfigError(f"{target.name}: {running.name} does not say which image it runs", hint="deploy it instead")
     return Intent(image=image, operation="refresh", definition=definition)

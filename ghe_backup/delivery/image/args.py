@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-#: The Dockerfile's defaults; only arguments that differ from these go into the tag's suffix.
-DEFAULT_ARGS = {"BASE_IMAGE": "python:3.11-slim", "BACKUP_UTILS_SOURCE": "git", "BACKUP_UTILS_VERSION": "v3.10.0"}
+#: The Dockerfile's defaults; only arguments that differ from these go into the tag's suffix. The
+#: backup-utils release is pinned in ghe_backup/backup/backup_utils.py (part of the context, so of
+#: the tag); an empty BACKUP_UTILS_VERSION means that pin.
+DEFAULT_ARGS = {"BASE_IMAGE": "python:3.11-slim", "BACKUP_UTILS_SOURCE": "release", "BACKUP_UTILS_VERSION": ""}
 #: Invoke config ``ghe.image.<key>`` -> build argument.
 CONFIG_KEYS = {
     "base_image": "BASE_IMAGE",
