@@ -11,16 +11,17 @@ from pathlib import Path
 
 from invoke import Collection, task
 
-from ghe_backup.edge import checks, render, views
-from ghe_backup.edge.executor import preflight
+from ghe_backup.edge import checks, dry, render, views
+from ghe_backup.edge.executor import dry_run, preflight, read_only
 from ghe_backup.edge.settings import DEFAULTS
-from ghe_backup.edge.targets import positive_int, resolve, seconds
+from ghe_backup.edge.targets import positive_int, resolve
 
 ACCOUNT_HELP = "account name from config/accounts/ (repeat for several accounts)"
 SANDBOX_HELP = "target the local sandbox instead of the real account (or set INVOKE_GHE_SANDBOX=1)"
 JSON_HELP = "print the result as JSON"
 
 
+@read_only
 @task
 def test(c):
     """Run the fast unit tests: the pipeline's gate (no sandbox needed)."""
@@ -29,6 +30,7 @@ def test(c):
     run_unit_tests(resolve(c.config).root)
 
 
+@dry_run(dry.image)
 @preflight(checks.build)
 @task(pre=[test], help={"sandbox": "build on the sandbox's locally made base image"})
 def image(c, sandbox=False):
@@ -38,6 +40,7 @@ def image(c, sandbox=False):
     return build_image(resolve(c.config).build_site(sandbox))
 
 
+@dry_run(dry.push)
 @preflight(checks.targets)
 @task(pre=[image], iterable=["account"], help={"account": ACCOUNT_HELP, "sandbox": SANDBOX_HELP, "json": JSON_HELP})
 def push(c, account, sandbox=False, json=False):
@@ -47,6 +50,7 @@ def push(c, account, sandbox=False, json=False):
     return render.show(push_image(resolve(c.config).targets(account, sandbox)), views.pushes, json=json)
 
 
+@dry_run(dry.deploy)
 @preflight(checks.deploy)
 @task(
     pre=[push],
@@ -65,18 +69,61 @@ def deploy(c, account, sandbox=False, yes=False, force=False, lock_wait=None, js
     from ghe_backup.delivery.deploy.run import deploy_accounts
 
     found = resolve(c.config)
-    results = deploy_accounts(
-        found.targets(account, sandbox),
-        assume_yes=yes,
-        approved=found.approved,
-        actor=found.actor,
-        force=force,
-        lock_wait=seconds(lock_wait, "lock-wait"),
-        others=found.all_targets(sandbox),
+    outcome = deploy_accounts(
+        found.targets(account, sandbox), force=force, **found.deploy_options(yes, lock_wait, sandbox)
     )
-    return render.show(results, views.deploys, json=json)
+    render.show(outcome.results, views.deploys, json=json)
+    outcome.raise_worst()
+    return outcome.results
 
 
+@dry_run(dry.intents)
+@preflight(checks.rollback)
+@task(
+    help={
+        "account": "account name",
+        "sandbox": SANDBOX_HELP,
+        "json": JSON_HELP,
+        "to": "the stack version (or image tag) to go back to (default: the last good one before the running one)",
+        "yes": "approve without asking (CI, after its own approval)",
+        "lock-wait": "wait up to SECONDS for the account's deploy lock",
+    }
+)
+def rollback(c, account=None, to=None, sandbox=False, yes=False, lock_wait=None, json=False):
+    """Redeploy an earlier version exactly: its image digest, AMI and definition (see inv history)."""
+    from ghe_backup.delivery.deploy.run import deploy_intents
+
+    found = resolve(c.config)
+    outcome = deploy_intents(found.intents_of(account, sandbox), **found.deploy_options(yes, lock_wait, sandbox))
+    render.show(outcome.results, views.deploys, json=json)
+    outcome.raise_worst()
+    return outcome.results
+
+
+@dry_run(dry.intents)
+@preflight(checks.refresh)
+@task(
+    iterable=["account"],
+    help={
+        "account": "account name (repeat for several; default: all)",
+        "sandbox": SANDBOX_HELP,
+        "json": JSON_HELP,
+        "yes": "approve without asking (CI, after its own approval)",
+        "lock-wait": "wait up to SECONDS for each account's deploy lock",
+    },
+)
+def refresh(c, account, sandbox=False, yes=False, lock_wait=None, json=False):
+    """Redeploy the running image on the newest Taupage where the AMI is stale; leave fresh accounts alone."""
+    from ghe_backup.delivery.deploy.run import deploy_intents
+
+    found = resolve(c.config)
+    outcome = deploy_intents(found.intents_of(account, sandbox), **found.deploy_options(yes, lock_wait, sandbox))
+    render.show(found.skipped + outcome.results, views.deploys, json=json)
+    outcome.raise_worst()
+    return found.require_refreshable(outcome.results)
+
+
+@read_only
 @preflight(checks.plan)
 @task(
     iterable=["account"],
@@ -104,6 +151,7 @@ def plan(c, account, image=None, sandbox=False, json=False, markdown=False, out=
     return require_no_change(found) if exit_code else found
 
 
+@read_only
 @task(help={"json": JSON_HELP})
 def accounts(c, json=False):
     """List the configured accounts: name, id, region, deployer, approval."""
@@ -114,6 +162,7 @@ def accounts(c, json=False):
     return render.show(found, views.accounts, json=json)
 
 
+@read_only
 @preflight(checks.account_named)
 @task(name="config", help={"account": "account name", "origins": "show where each value came from", "json": JSON_HELP})
 def show_config(c, account=None, origins=False, json=False):
@@ -132,6 +181,7 @@ def show_config(c, account=None, origins=False, json=False):
     return render.print_json(definition) if json else render.print_yaml(definition)
 
 
+@read_only
 @preflight(checks.some_accounts)
 @task(
     iterable=["account"],
@@ -151,6 +201,7 @@ def status(c, account, sandbox=False, check=False, json=False):
     return require_fresh(found) if check else found
 
 
+@read_only
 @preflight(checks.history)
 @task(
     help={
@@ -170,6 +221,7 @@ def history(c, account=None, limit=None, sandbox=False, json=False):
     return render.show(entries, views.history, json=json)
 
 
+@read_only
 @preflight(checks.targets)
 @task(name="status", iterable=["account"], help={"account": ACCOUNT_HELP, "sandbox": SANDBOX_HELP, "json": JSON_HELP})
 def lock_status(c, account, sandbox=False, json=False):
@@ -179,6 +231,7 @@ def lock_status(c, account, sandbox=False, json=False):
     return render.show(lock_statuses(resolve(c.config).targets(account, sandbox)), views.locks, json=json)
 
 
+@dry_run(dry.lock)
 @preflight(checks.lock_acquire)
 @task(
     name="acquire",
@@ -201,6 +254,7 @@ def lock_acquire(c, account=None, reason=None, ttl=None, sandbox=False, json=Fal
     return render.show([status], views.locks, json=json)
 
 
+@dry_run(dry.lock)
 @preflight(checks.account_named)
 @task(
     name="release",
@@ -215,6 +269,7 @@ def lock_release(c, account=None, force=False, sandbox=False, json=False):
     return render.show([let_go(target, found.actor, force=force)], views.locks, json=json)
 
 
+@dry_run(dry.sandbox)
 @task(name="up")
 def sandbox_up(c):
     """Start the local sandbox (engine, registry, emulated AWS accounts, Lizzy agents)."""
@@ -223,6 +278,7 @@ def sandbox_up(c):
     return render.show(sandbox.up(resolve(c.config).root), views.sandbox)
 
 
+@dry_run(dry.sandbox)
 @task(name="down")
 def sandbox_down(c):
     """Stop what sandbox.up started (recorded pids); data and images are kept."""
@@ -231,6 +287,7 @@ def sandbox_down(c):
     return render.show(sandbox.down(resolve(c.config).root), views.sandbox)
 
 
+@read_only
 @task(name="status", help={"json": JSON_HELP})
 def sandbox_status(c, json=False):
     """Show the sandbox's endpoints and which components run."""
@@ -239,6 +296,7 @@ def sandbox_status(c, json=False):
     return render.show(sandbox.status(resolve(c.config).root), views.sandbox, json=json)
 
 
+@dry_run(dry.sandbox)
 @task(name="publish-taupage", help={"date": "AMI date as YYYYMMDD (default: the next staged one)"})
 def sandbox_publish_taupage(c, date=None):
     """Publish a newer Taupage AMI in every sandbox account."""
@@ -247,7 +305,7 @@ def sandbox_publish_taupage(c, date=None):
     return render.print_json(publish_taupage(resolve(c.config).root, date=date))
 
 
-ns = Collection(test, image, push, plan, deploy, accounts, show_config, status, history)
+ns = Collection(test, image, push, plan, deploy, rollback, refresh, accounts, show_config, status, history)
 ns.add_collection(Collection("lock", lock_status, lock_acquire, lock_release))
 ns.add_collection(Collection("sandbox", sandbox_up, sandbox_down, sandbox_status, sandbox_publish_taupage))
 ns.configure(DEFAULTS)

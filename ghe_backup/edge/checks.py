@@ -99,3 +99,106 @@ def lock_acquire(
 def account_named(config: Any, account: str | None = None, sandbox: bool | None = None, **_: Any) -> None:
     """config, lock.release: one known account (and the sandbox up if asked)."""
     resolve(config).targets(account, sandbox)
+
+
+def _approve(resolution: Any, pairs: list[tuple[Any, Any]], yes: bool) -> None:
+    """Ask for approval, now, of every account that needs it (the plan of its intent first)."""
+    pending = [(target, intent) for target, intent in pairs if target.settings.approval]
+    if pending and not yes:
+        from ghe_backup.delivery.deploy.planning import plan_account
+        from ghe_backup.edge.prompt import approve_all
+
+        resolution.approved.update(approve_all([plan_account(target, intent) for target, intent in pending]))
+
+
+def rollback(
+    config: Any,
+    account: str | None = None,
+    to: str | None = None,
+    sandbox: bool | None = None,
+    yes: bool = False,
+    lock_wait: Any = None,
+    **_: Any,
+) -> None:
+    """rollback: one known account, an earlier version that can be restored exactly (image, AMI,
+    definition), approval; refused up front, naming what is missing."""
+    from ghe_backup.delivery.deploy import steps
+    from ghe_backup.delivery.deploy.versions_history import rollback_intent
+    from ghe_backup.delivery.push.push import images_for
+
+    seconds(lock_wait, "lock-wait")
+    resolution = resolve(config)
+    [target] = resolution.targets(account, sandbox)
+    check_approval_possible([target], assume_yes=yes, interactive=sys.stdin.isatty())
+
+    def in_registry(image: Any) -> str | None:
+        return images_for([target], tag=image.tag)[target.name].digest
+
+    intent = rollback_intent(target, steps.reader(target), to=to, digest_in_registry=in_registry)
+    resolution.intents[target.name] = intent
+    _approve(resolution, [(target, intent)], yes)
+
+
+def refresh(
+    config: Any,
+    account: list[str] | None = None,
+    sandbox: bool | None = None,
+    yes: bool = False,
+    lock_wait: Any = None,
+    **_: Any,
+) -> None:
+    """refresh: which accounts are stale by their Taupage policy (only those are redeployed), approval."""
+    from ghe_backup.delivery.deploy import steps
+    from ghe_backup.delivery.deploy.run import DeployResult
+    from ghe_backup.delivery.deploy.status import account_status
+    from ghe_backup.delivery.deploy.versions_history import refresh_intent
+    from ghe_backup.plumbing.progress import say
+
+    seconds(lock_wait, "lock-wait")
+    resolution = resolve(config)
+    targets = resolution.some_targets(account, sandbox)
+    pairs = []
+    for target in targets:
+        status = account_status(target)
+        running = status.running
+        if running is not None and status.stale_ami and status.newer_taupage_available:
+            intent = refresh_intent(
+                target, steps.reader(target), running, lambda line, n=target.name: say(f"{n}: {line}")
+            )
+            resolution.intents[target.name] = intent
+            pairs.append((target, intent))
+            continue
+        if running is not None and status.stale_ami:
+            resolution.cannot_refresh.append(
+                f"{target.name}: {'; '.join(status.stale_ami)}, and no newer Taupage is published"
+            )
+        why = (
+            "no ghe-backup stack is running"
+            if running is None
+            else ("stale, no newer Taupage" if status.stale_ami else f"fresh: {_age(status.running_ami)}")
+        )
+        resolution.skipped.append(
+            DeployResult(
+                account=target.name,
+                account_id=target.settings.account_id,
+                region=target.settings.region,
+                deployer=target.settings.deployer,
+                stack=running.name if running else "-",
+                version=running.version if running else "-",
+                status=why,
+                image=f"{target.repository}:{running.image_tag}" if running else "-",
+                digest=None,
+                ami=running.ami if running else None,
+                replaced=[],
+                sandbox=target.sandbox,
+                changed=False,
+            )
+        )
+    check_approval_possible([t for t, _ in pairs], assume_yes=yes, interactive=sys.stdin.isatty())
+    _approve(resolution, pairs, yes)
+
+
+def _age(age: Any) -> str:
+    if age is None or age.age_days is None:
+        return "AMI age unknown"
+    return f"{age.name} is {age.age_days:.0f} days old"

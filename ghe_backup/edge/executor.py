@@ -40,6 +40,23 @@ def preflight(check: Callable[..., None]) -> Callable[[Task], Task]:
     return attach
 
 
+def dry_run(form: Callable[..., Any]) -> Callable[[Task], Task]:
+    """What ``inv --dry TASK`` runs instead of a task that changes something: ``form(context, **kwargs)``
+    shows what it would do and changes nothing (its prerequisites do not run either)."""
+
+    def attach(t: Task) -> Task:
+        t.dry_form = form  # type: ignore[attr-defined]
+        return t
+
+    return attach
+
+
+def read_only(t: Task) -> Task:
+    """A task that changes nothing: ``inv --dry`` runs it as it is."""
+    t.read_only = True  # type: ignore[attr-defined]
+    return t
+
+
 def task_parameters(task: Task) -> set[str]:
     """The keyword parameters a task declares (its context argument excluded)."""
     names = list(inspect.signature(task.body).parameters)
@@ -89,9 +106,11 @@ class PipelineExecutor(Executor):
         A prerequisite's output goes to stderr, so ``inv deploy --json`` prints one document.
         """
         dedupe = getattr(getattr(self.config, "tasks", None), "dedupe", True)
-        expanded = self.expand_calls(direct)
+        dry = self._dry()
+        expanded = self.expand_calls([c for c in direct if not (dry and hasattr(c.task, "dry_form"))])
+        expanded += [c for c in direct if dry and hasattr(c.task, "dry_form")]  # a dry run's prerequisites never run
         calls = self.dedupe(expanded) if dedupe else expanded
-        self.run_preflight(calls)
+        self.run_preflight(calls, dry=dry)
         results: dict[Task, Any] = {}
         for call in calls:
             self.config.load_collection(self.collection.configuration(call.called_as))
@@ -99,17 +118,29 @@ class PipelineExecutor(Executor):
             context = call.make_context(self.config, core_parse_result=self.core)
             output = contextlib.nullcontext() if call in direct else contextlib.redirect_stdout(sys.stderr)
             with output:
-                results[call.task] = call.task(context, *call.args, **call.kwargs)
+                if dry and hasattr(call.task, "dry_form"):
+                    results[call.task] = call.task.dry_form(context, *call.args, **call.kwargs)
+                elif dry and not getattr(call.task, "read_only", False):
+                    print(f"dry run: {call.task.name} skipped (it would change something)", file=sys.stderr)
+                else:
+                    results[call.task] = call.task(context, *call.args, **call.kwargs)
         return results
 
-    def run_preflight(self, calls: list[Call]) -> None:
+    def _dry(self) -> bool:
+        try:
+            return bool(self.config.run.dry)
+        except AttributeError:
+            return False
+
+    def run_preflight(self, calls: list[Call], *, dry: bool = False) -> None:
         # Checks must see the config the tasks will see (collection defaults, INVOKE_* env).
         self.config.load_collection(self.collection.configuration())
         self.config.load_shell_env()
         for call in calls:
             check = getattr(call.task, "preflight", None)
             if check is not None:
-                check(self.config, **call.kwargs)
+                # a dry run changes nothing, so there is nothing to approve: never ask
+                check(self.config, **({**call.kwargs, "yes": True} if dry else call.kwargs))
 
     def _debug(self) -> bool:
         if settings.debug_wanted():

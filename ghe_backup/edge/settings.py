@@ -18,6 +18,8 @@ DEFAULTS: dict[str, Any] = {
     "ghe": {
         # Target the local sandbox (also --sandbox, or INVOKE_GHE_SANDBOX=1).
         "sandbox": None,
+        # How many accounts deploy at once (deploy, rollback, refresh with several accounts).
+        "parallel": 4,
         "image": {
             "base_image": None,  # the image's base (default: the Dockerfile's python:3.11-slim)
             "backup_utils_source": None,  # git (default) or context (the stand-in, offline)
@@ -70,6 +72,21 @@ def sandbox_wanted(flag: bool | None, config: Any) -> bool:
     if "INVOKE_GHE_SANDBOX" in os.environ:  # read here: Invoke would turn any non-empty string into True
         return parse_switch(os.environ["INVOKE_GHE_SANDBOX"], "INVOKE_GHE_SANDBOX")
     return parse_switch(_section(config, "ghe", "sandbox"), "ghe.sandbox (Invoke config)")
+
+
+def parallel(config: Any) -> int:
+    """``ghe.parallel``: accounts deployed at once (1 to 16)."""
+    value = _section(config, "ghe", "parallel")
+    value = 4 if value is None else value
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = 0
+    if not 1 <= number <= 16:
+        raise UsageError(
+            f"ghe.parallel (Invoke config): {value!r} is not a number from 1 to 16", hint="e.g. ghe: {parallel: 4}"
+        )
+    return number
 
 
 def image_settings(config: Any) -> dict[str, Any]:

@@ -25,6 +25,11 @@ class Resolution:
         self._sandbox: dict[str, Any] | None = None
         #: Plans approved on the terminal before the run started (account -> ``planning.AccountPlan``).
         self.approved: dict[str, Any] = {}
+        #: What rollback and refresh decided in their preflight (account -> ``steps.Intent``), in order.
+        self.intents: dict[str, Any] = {}
+        #: refresh: accounts left alone, as results (``run.DeployResult`` with changed False), and why.
+        self.skipped: list[Any] = []
+        self.cannot_refresh: list[str] = []
 
     # -- inputs, each read once ---------------------------------------------------------------
 
@@ -74,6 +79,29 @@ class Resolution:
     def actor(self) -> Actor:
         """Who runs this (user, host, pid, CI job): recorded with locks, history and stack tags."""
         return settings.actor()
+
+    def deploy_options(self, yes: bool, lock_wait: Any, sandbox: bool | None) -> dict[str, Any]:
+        """What every deploying task (deploy, rollback, refresh) hands its stage."""
+        return {
+            "assume_yes": yes,
+            "approved": self.approved,
+            "actor": self.actor,
+            "lock_wait": seconds(lock_wait, "lock-wait"),
+            "others": self.all_targets(sandbox),
+            "parallel": settings.parallel(self.config),
+        }
+
+    def intents_of(self, names: list[str] | str | None, sandbox: bool | None) -> list[tuple[Target, Any]]:
+        """The intents the preflight decided (rollback, refresh), with their targets."""
+        return [(t, self.intents[t.name]) for t in self.some_targets(names, sandbox) if t.name in self.intents]
+
+    def require_refreshable(self, results: list[Any]) -> list[Any]:
+        """refresh: exit 5 when a stale account could not be refreshed (no newer Taupage)."""
+        if self.cannot_refresh:
+            from ghe_backup.errors import Attention
+
+            raise Attention("; ".join(self.cannot_refresh), hint="publish or wait for a newer Taupage AMI")
+        return results
 
     def all_targets(self, sandbox: bool | None) -> list[Target]:
         """Every configured account, as targets."""

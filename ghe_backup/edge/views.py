@@ -130,12 +130,13 @@ def history(entries: list[dict[str, Any]]) -> list[Table]:
             e.get("user"),
             str(e.get("account", "")) + (" (sandbox)" if e.get("sandbox") else ""),
             e.get("operation", "deploy"),
-            e.get("deployer"),
             e.get("stack_version"),
             e.get("image_tag"),
+            e.get("ami"),
             e.get("result"),
             f"{e.get('duration', 0):.0f}s",
-            e.get("reason"),
+            "yes" if can_roll_back_to(e) else "",
+            e.get("left") or e.get("reason"),
         )
         for e in entries
     ]
@@ -144,14 +145,22 @@ def history(entries: list[dict[str, Any]]) -> list[Table]:
         "user",
         "account",
         "what",
-        "deployer",
         "stack version",
         "image",
+        "AMI",
         "result",
         "took",
-        "reason",
+        "rollback target",
+        "reason / left",
     )
-    return [Table(columns, rows)]
+    return [Table(columns, rows, notes=["rollback: inv rollback --account=NAME --to=STACK_VERSION"] if rows else [])]
+
+
+def can_roll_back_to(entry: dict[str, Any]) -> bool:
+    """A version that ran (deployed, rolled back to or refreshed successfully) with its image and AMI known."""
+    return entry.get("result") == "succeeded" and bool(
+        entry.get("stack_version") and entry.get("image_tag") and entry.get("ami")
+    )
 
 
 def sandbox(current: dict[str, Any]) -> list[Table]:

@@ -447,11 +447,12 @@ def _build(client, context_root, tag: str, buildargs: dict[str, str]) -> tuple[s
     import io
     import tarfile
 
-    from ghe_backup.delivery.image import PIP_CA_MEMBER, pip_cert
-    from ghe_backup.delivery.tagging import context_archive, context_files
+    from ghe_backup.delivery.image.build import PIP_CA_MEMBER
+    from ghe_backup.delivery.image.context import context_archive, context_files
+    from ghe_backup.edge.settings import pip_cert
 
     context = io.BytesIO(context_archive(context_root, context_files(context_root)).getvalue())
-    cert = pip_cert()  # as the image stage does: the build's pip trusts what this host trusts
+    cert = pip_cert(None)  # as the edge resolves it for the image stage: the build's pip trusts what this host trusts
     if cert is not None:
         with tarfile.open(fileobj=context, mode="a") as archive:
             data = cert.read_bytes()

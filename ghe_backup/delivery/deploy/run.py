@@ -11,17 +11,19 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from ghe_backup.delivery.deploy import history, lock, steps
 from ghe_backup.delivery.deploy.definition import remember_definition
 from ghe_backup.delivery.deploy.interrupts import Interrupted, Interrupts, StoppedAtOnce
 from ghe_backup.delivery.deploy.planning import AccountPlan, still_holds
-from ghe_backup.delivery.deploy.steps import Budget, Connection, ImageRef, Plan, Restored
+from ghe_backup.delivery.deploy.steps import Budget, Connection, ImageRef, Intent, Plan, Restored
 from ghe_backup.delivery.deploy.wait import DeadlineExceeded
 from ghe_backup.delivery.push.records import pushed_image
 from ghe_backup.delivery.target import Actor, Target
-from ghe_backup.errors import ConfigError, GheBackupError, Locked, StageFailed, Unreachable, UsageError
+from ghe_backup.errors import ConfigError, ExitCode, GheBackupError, Locked, StageFailed, Unreachable, UsageError
 from ghe_backup.plumbing.progress import say
 
 NOBODY = Actor(user="unknown", host="unknown", pid=0)
@@ -57,8 +59,50 @@ class Progress:
         self.phase, self.left = phase, left
 
 
-def deploy_accounts(
-    targets: list[Target],
+@dataclass
+class Outcome:
+    """Every account's result or error, from one run over several accounts."""
+
+    results: list[DeployResult] = field(default_factory=list)
+    errors: dict[str, GheBackupError] = field(default_factory=dict)
+
+    def raise_worst(self) -> None:
+        """Raise one error naming every failed account, with the exit code of the worst of them."""
+        if not self.errors:
+            return
+        if len(self.errors) == 1:
+            raise next(iter(self.errors.values()))
+        worst = max(self.errors.values(), key=lambda err: SEVERITY.get(int(err.exit_code), 0))
+        failed = "; ".join(str(err) for err in self.errors.values())
+        raise Failures(f"{len(self.errors)} accounts failed: {failed}", exit_code=worst.exit_code)
+
+
+#: Which exit code wins when accounts end differently: the one that most needs a person.
+SEVERITY = {
+    int(ExitCode.INTERRUPTED): 7,
+    int(ExitCode.FAILED): 6,
+    int(ExitCode.UNREACHABLE): 5,
+    int(ExitCode.LOCKED): 4,
+    int(ExitCode.BAD_INPUT): 3,
+    int(ExitCode.ATTENTION): 2,
+}
+
+
+class Failures(GheBackupError):
+    """Several accounts failed; the exit code is the worst of theirs."""
+
+    def __init__(self, message: str, *, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def deploy_accounts(targets: list[Target], *, report: Callable[[str], None] = say, **options: Any) -> Outcome:
+    """Deploy the image last pushed for each account (see ``deploy_intents``)."""
+    return deploy_intents([(t, Intent(image=pushed(t))) for t in targets], report=report, **options)
+
+
+def deploy_intents(
+    pairs: Sequence[tuple[Target, Intent]],
     *,
     assume_yes: bool = False,
     approved: dict[str, AccountPlan] | None = None,
@@ -66,32 +110,59 @@ def deploy_accounts(
     force: bool = False,
     lock_wait: float = 0.0,
     others: Sequence[Target] = (),
+    parallel: int = 4,
     report: Callable[[str], None] = say,
-) -> list[DeployResult]:
-    """Deploy the image last pushed for each account, one account after the other."""
+) -> Outcome:
+    """Deploy each account's intent, up to ``parallel`` accounts at once (each line names its account).
+
+    One account's failure does not stop the others: every account's result or error is in the
+    outcome (``raise_worst`` gives one error with the worst exit code).
+    """
     interrupts = Interrupts(report)
-    results = []
-    with interrupts.installed():
-        for target in targets:
-            result = deploy_account(
-                target,
-                pushed(target),
-                assume_yes=assume_yes,
-                approved=approved,
-                actor=actor,
-                force=force,
-                lock_wait=lock_wait,
-                others=others,
-                interrupts=interrupts,
-                report=report,
+    outcome = Outcome()
+
+    def one(target: Target, intent: Intent) -> DeployResult:
+        result = deploy_account(
+            target,
+            intent,
+            assume_yes=assume_yes,
+            approved=approved,
+            actor=actor,
+            force=force,
+            lock_wait=lock_wait,
+            others=others,
+            interrupts=interrupts,
+            report=report,
+        )
+        if result.changed:
+            report(
+                f"{result.account}: {result.stack} {result.status} in account {result.account_id} ({result.region})"
+                f"{' [sandbox]' if result.sandbox else ''} via {result.deployer}; image {result.image}; AMI {result.ami}"
             )
-            if result.changed:
-                report(
-                    f"{result.account}: {result.stack} {result.status} in account {result.account_id} ({result.region})"
-                    f"{' [sandbox]' if result.sandbox else ''} via {result.deployer}; image {result.image}; AMI {result.ami}"
-                )
-            results.append(result)
-    return results
+        return result
+
+    with interrupts.installed():
+        if len(pairs) == 1 or parallel <= 1:
+            done = []
+            for target, intent in pairs:
+                done.append(_settle(target, lambda t=target, i=intent: one(t, i)))
+        else:
+            with ThreadPoolExecutor(max_workers=min(parallel, len(pairs)), thread_name_prefix="deploy") as pool:
+                futures = [(target, pool.submit(one, target, intent)) for target, intent in pairs]
+                done = [_settle(target, future.result) for target, future in futures]
+    for target, value in done:
+        if isinstance(value, GheBackupError):
+            outcome.errors[target.name] = value
+        else:
+            outcome.results.append(value)
+    return outcome
+
+
+def _settle(target: Target, call: Callable[[], DeployResult]) -> tuple[Target, DeployResult | GheBackupError]:
+    try:
+        return target, call()
+    except GheBackupError as err:
+        return target, err
 
 
 def pushed(target: Target) -> ImageRef:
@@ -126,7 +197,7 @@ def find_elsewhere(others: Sequence[Target], target: Target) -> Callable[[str], 
 
 def deploy_account(
     target: Target,
-    image: ImageRef,
+    image: ImageRef | Intent,
     *,
     assume_yes: bool = False,
     approved: dict[str, AccountPlan] | None = None,
@@ -149,6 +220,8 @@ def deploy_account(
     waits run on; ``interrupts`` the signals of this run.
     """
     settings = target.settings
+    intent = image if isinstance(image, Intent) else Intent(image=image)
+    image = intent.image
     interrupts = interrupts or Interrupts(report)
     started = clock()
     attempt = history.Attempt(
@@ -163,6 +236,7 @@ def deploy_account(
         image_tag=image.tag,
         image_digest=image.digest,
         git_sha=image.revision,
+        operation=intent.operation,
     )
     progress = Progress(settings.name)
 
@@ -187,7 +261,7 @@ def deploy_account(
             conn.store,
             settings.name,
             actor,
-            operation="deploy",
+            operation=intent.operation,
             ttl=settings.lock_ttl,
             wait=lock_wait,
             clock=clock,
@@ -197,7 +271,7 @@ def deploy_account(
             history.record(conn.store, attempt, log)
             return _deploy(
                 target,
-                image,
+                intent,
                 conn,
                 budget,
                 attempt,
@@ -241,7 +315,7 @@ def deploy_account(
 
 def _deploy(
     target: Target,
-    image: ImageRef,
+    intent: Intent,
     conn: Connection,
     budget: Budget,
     attempt: history.Attempt,
@@ -267,7 +341,8 @@ def _deploy(
     progress.at("tidying up", "nothing was changed but leftovers of earlier runs")
     stacks = steps.tidy(target, conn, stacks, budget, log)
     lap("guard")
-    plan = steps.make_plan(target, image, stacks, conn, actor=actor, force=force)
+    plan = steps.make_plan(target, intent, stacks, conn, actor=actor, force=force)
+    image = intent.image
     attempt.stack_version, attempt.ami = plan.version, plan.ami["id"] if plan.ami else None
     attempt.definition_hash = plan.definition_hash
     running = plan.running

@@ -102,7 +102,7 @@ class TestOnTheEngine:
 
     def test_builds_smoke_tests_and_records_the_image(self, built):
         root, site, result = built
-        assert result.smoke == f"ghe-backup {__version__}"
+        assert result.smoke == f"ghe-backup-service {__version__}"
         assert result.tag.startswith(
             subprocess.check_output(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, text=True).strip()
         )
@@ -117,9 +117,9 @@ class TestOnTheEngine:
         assert info["Labels"]["org.opencontainers.image.revision"] == revision
         assert info["Labels"]["org.opencontainers.image.version"] == __version__
         assert info["Labels"]["org.opencontainers.image.source"]
-        assert info["Entrypoint"] == ["python3", "-m", "ghe_backup"] and info["Cmd"] == ["run"]
+        assert info["Entrypoint"] == ["tini", "--", "ghe-backup-service"] and info["Cmd"] == ["run"]
         assert "/health" in " ".join(info["Healthcheck"]["Test"])
-        script = "ghe-backup --version && python3 -c 'import boto3, botocore, yaml, croniter; print(boto3.__version__, botocore.__version__, yaml.__version__)' && ls /tmp"
+        script = "ghe-backup-service --version && ghe-backup --version && python3 -c 'import boto3, botocore, yaml, croniter; print(boto3.__version__, botocore.__version__, yaml.__version__)' && ls /tmp"
         container = client.create_container(result.id, entrypoint=["sh", "-c"], command=[script], network_disabled=True)
         client.start(container)
         status = client.wait(container, timeout=60)
