@@ -17,6 +17,7 @@ from invoke import Program
 import tasks
 from ghe_backup.delivery import gate
 from ghe_backup.delivery.deploy import run as deploy_run
+from ghe_backup.delivery.deploy.run import Outcome
 from ghe_backup.delivery.image import build as image_build
 from ghe_backup.delivery.push import push as push_stage
 from ghe_backup.edge.executor import PipelineExecutor
@@ -36,7 +37,7 @@ def stages(monkeypatch, config_tree):
     monkeypatch.setattr(
         deploy_run,
         "deploy_accounts",
-        lambda targets, **options: log.append(("deploy", [t.name for t in targets], options["assume_yes"])) or [],
+        lambda targets, **options: log.append(("deploy", [t.name for t in targets], options["assume_yes"])) or Outcome(),
     )
     return log
 

@@ -11,6 +11,7 @@ import tasks
 from ghe_backup import sandbox
 from ghe_backup.delivery import gate
 from ghe_backup.delivery.deploy import run as deploy_run
+from ghe_backup.delivery.deploy.run import Outcome
 from ghe_backup.delivery.image import build as image_build
 from ghe_backup.delivery.push import push as push_stage
 from ghe_backup.edge.executor import PipelineExecutor
@@ -87,7 +88,7 @@ def test_one_deploy_reads_the_sandbox_state_once_and_loads_the_config_once(runni
     monkeypatch.setattr(gate, "run_unit_tests", lambda root: None)
     monkeypatch.setattr(image_build, "build_image", lambda site: seen.append(site))
     monkeypatch.setattr(push_stage, "push_image", lambda found: seen.append(found) or [])
-    monkeypatch.setattr(deploy_run, "deploy_accounts", lambda found, **options: seen.append(found) or [])
+    monkeypatch.setattr(deploy_run, "deploy_accounts", lambda found, **options: seen.append(found) or Outcome())
     program = Program(namespace=tasks.ns, executor_class=PipelineExecutor, name="inv", binary="inv")
     program.run(["inv", "deploy", "--account=prod", "--account=staging", "--sandbox", "--yes"], exit=False)
     assert running_sandbox == {"load": 1, "probe": 1}
