@@ -62,15 +62,17 @@ def push(c, account, sandbox=False, json=False):
         "yes": "approve without asking (CI, after its own approval)",
         "force": "replace the running stack even when it is up to date",
         "lock-wait": "wait up to SECONDS for the account's deploy lock (default: 0, refuse at once)",
+        "backup-wait": "wait up to SECONDS for a running backup to finish (default: pipeline.backup_wait, 1800)",
+        "now": "do not wait for a running backup: replacing the stack stops it",
     },
 )
-def deploy(c, account, sandbox=False, yes=False, force=False, lock_wait=None, json=False):
+def deploy(c, account, sandbox=False, yes=False, force=False, lock_wait=None, backup_wait=None, now=False, json=False):
     """Deploy the pushed image to each account (test, image and push run first)."""
     from ghe_backup.delivery.deploy.run import deploy_accounts
 
     found = resolve(c.config)
     outcome = deploy_accounts(
-        found.targets(account, sandbox), force=force, **found.deploy_options(yes, lock_wait, sandbox)
+        found.targets(account, sandbox), force=force, **found.deploy_options(yes, lock_wait, sandbox, backup_wait, now)
     )
     render.show(outcome.results, views.deploys, json=json)
     outcome.raise_worst()
@@ -87,14 +89,20 @@ def deploy(c, account, sandbox=False, yes=False, force=False, lock_wait=None, js
         "to": "the stack version (or image tag) to go back to (default: the last good one before the running one)",
         "yes": "approve without asking (CI, after its own approval)",
         "lock-wait": "wait up to SECONDS for the account's deploy lock",
+        "backup-wait": "wait up to SECONDS for a running backup to finish (default: pipeline.backup_wait, 1800)",
+        "now": "do not wait for a running backup: replacing the stack stops it",
     }
 )
-def rollback(c, account=None, to=None, sandbox=False, yes=False, lock_wait=None, json=False):
+def rollback(
+    c, account=None, to=None, sandbox=False, yes=False, lock_wait=None, backup_wait=None, now=False, json=False
+):
     """Redeploy an earlier version exactly: its image digest, AMI and definition (see inv history)."""
     from ghe_backup.delivery.deploy.run import deploy_intents
 
     found = resolve(c.config)
-    outcome = deploy_intents(found.intents_of(account, sandbox), **found.deploy_options(yes, lock_wait, sandbox))
+    outcome = deploy_intents(
+        found.intents_of(account, sandbox), **found.deploy_options(yes, lock_wait, sandbox, backup_wait, now)
+    )
     render.show(outcome.results, views.deploys, json=json)
     outcome.raise_worst()
     return outcome.results
@@ -110,14 +118,18 @@ def rollback(c, account=None, to=None, sandbox=False, yes=False, lock_wait=None,
         "json": JSON_HELP,
         "yes": "approve without asking (CI, after its own approval)",
         "lock-wait": "wait up to SECONDS for each account's deploy lock",
+        "backup-wait": "wait up to SECONDS for a running backup to finish (default: pipeline.backup_wait, 1800)",
+        "now": "do not wait for a running backup: replacing the stack stops it",
     },
 )
-def refresh(c, account, sandbox=False, yes=False, lock_wait=None, json=False):
+def refresh(c, account, sandbox=False, yes=False, lock_wait=None, backup_wait=None, now=False, json=False):
     """Redeploy the running image on the newest Taupage where the AMI is stale; leave fresh accounts alone."""
     from ghe_backup.delivery.deploy.run import deploy_intents
 
     found = resolve(c.config)
-    outcome = deploy_intents(found.intents_of(account, sandbox), **found.deploy_options(yes, lock_wait, sandbox))
+    outcome = deploy_intents(
+        found.intents_of(account, sandbox), **found.deploy_options(yes, lock_wait, sandbox, backup_wait, now)
+    )
     render.show(found.skipped + outcome.results, views.deploys, json=json)
     outcome.raise_worst()
     return found.require_refreshable(outcome.results)

@@ -37,7 +37,9 @@ def stages(monkeypatch, config_tree):
     monkeypatch.setattr(
         deploy_run,
         "deploy_accounts",
-        lambda targets, **options: log.append(("deploy", [t.name for t in targets], options["assume_yes"])) or Outcome(),
+        lambda targets, **options: (
+            log.append(("deploy", [t.name for t in targets], options["assume_yes"])) or Outcome()
+        ),
     )
     return log
 

@@ -48,11 +48,13 @@ def deploy(
     sandbox: bool | None = None,
     yes: bool = False,
     lock_wait: Any = None,
+    backup_wait: Any = None,
     **_: Any,
 ) -> None:
     """deploy: valid targets, a sensible --lock-wait, approval can be had; on a terminal it is asked
     now, for every account that needs it, before anything is tested, built or pushed."""
     seconds(lock_wait, "lock-wait")
+    seconds(backup_wait, "backup-wait")
     resolution = resolve(config)
     found = resolution.targets(account, sandbox)
     interactive = sys.stdin.isatty()
@@ -118,6 +120,7 @@ def rollback(
     sandbox: bool | None = None,
     yes: bool = False,
     lock_wait: Any = None,
+    backup_wait: Any = None,
     **_: Any,
 ) -> None:
     """rollback: one known account, an earlier version that can be restored exactly (image, AMI,
@@ -127,6 +130,7 @@ def rollback(
     from ghe_backup.delivery.push.push import images_for
 
     seconds(lock_wait, "lock-wait")
+    seconds(backup_wait, "backup-wait")
     resolution = resolve(config)
     [target] = resolution.targets(account, sandbox)
     check_approval_possible([target], assume_yes=yes, interactive=sys.stdin.isatty())
@@ -145,6 +149,7 @@ def refresh(
     sandbox: bool | None = None,
     yes: bool = False,
     lock_wait: Any = None,
+    backup_wait: Any = None,
     **_: Any,
 ) -> None:
     """refresh: which accounts are stale by their Taupage policy (only those are redeployed), approval."""
@@ -155,6 +160,7 @@ def refresh(
     from ghe_backup.plumbing.progress import say
 
     seconds(lock_wait, "lock-wait")
+    seconds(backup_wait, "backup-wait")
     resolution = resolve(config)
     targets = resolution.some_targets(account, sandbox)
     pairs = []

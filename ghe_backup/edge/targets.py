@@ -80,13 +80,17 @@ class Resolution:
         """Who runs this (user, host, pid, CI job): recorded with locks, history and stack tags."""
         return settings.actor()
 
-    def deploy_options(self, yes: bool, lock_wait: Any, sandbox: bool | None) -> dict[str, Any]:
+    def deploy_options(
+        self, yes: bool, lock_wait: Any, sandbox: bool | None, backup_wait: Any = None, now: bool = False
+    ) -> dict[str, Any]:
         """What every deploying task (deploy, rollback, refresh) hands its stage."""
         return {
             "assume_yes": yes,
             "approved": self.approved,
             "actor": self.actor,
             "lock_wait": seconds(lock_wait, "lock-wait"),
+            "backup_wait": None if backup_wait in (None, "") else seconds(backup_wait, "backup-wait"),
+            "now": now,
             "others": self.all_targets(sandbox),
             "parallel": settings.parallel(self.config),
         }

@@ -57,6 +57,8 @@ class AccountSettings:
     refresh_days_before_expiry: int = 7
     #: The newest complete backup may be this old before the account needs attention.
     max_backup_age_hours: int = 26
+    #: A deploy waits this long (seconds) for a running backup to finish before it replaces the stack.
+    backup_wait: int = 1800
 
     @property
     def repository(self) -> str:

@@ -51,6 +51,7 @@ PIPELINE = _closed(
         "max_ami_age_days": {"type": "integer", "minimum": 1, "maximum": 365},
         "refresh_days_before_expiry": {"type": "integer", "minimum": 0, "maximum": 90},
         "max_backup_age_hours": {"type": "integer", "minimum": 1, "maximum": 720},
+        "backup_wait": {"type": "integer", "minimum": 0, "maximum": 86400},
     }
 )
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ghe_backup.delivery.deploy import history, lock, steps
+from ghe_backup.delivery.deploy.backup_wait import wait_for_backup
 from ghe_backup.delivery.deploy.definition import remember_definition
 from ghe_backup.delivery.deploy.interrupts import Interrupted, Interrupts, StoppedAtOnce
 from ghe_backup.delivery.deploy.planning import AccountPlan, still_holds
@@ -109,6 +110,8 @@ def deploy_intents(
     actor: Actor = NOBODY,
     force: bool = False,
     lock_wait: float = 0.0,
+    backup_wait: float | None = None,
+    now: bool = False,
     others: Sequence[Target] = (),
     parallel: int = 4,
     report: Callable[[str], None] = say,
@@ -130,6 +133,8 @@ def deploy_intents(
             actor=actor,
             force=force,
             lock_wait=lock_wait,
+            backup_wait=backup_wait,
+            now=now,
             others=others,
             interrupts=interrupts,
             report=report,
@@ -204,6 +209,8 @@ def deploy_account(
     actor: Actor = NOBODY,
     force: bool = False,
     lock_wait: float = 0.0,
+    backup_wait: float | None = None,
+    now: bool = False,
     others: Sequence[Target] = (),
     interrupts: Interrupts | None = None,
     connect: Callable[[Target], Connection] = steps.connect,
@@ -280,6 +287,8 @@ def deploy_account(
                 approved=approved,
                 actor=actor,
                 force=force,
+                backup_wait=backup_wait,
+                now=now,
                 elsewhere=find_elsewhere(others, target),
                 log=log,
             )
@@ -325,6 +334,8 @@ def _deploy(
     approved: dict[str, AccountPlan] | None,
     actor: Actor,
     force: bool,
+    backup_wait: float | None,
+    now: bool,
     elsewhere: Callable[[str], str | None],
     log: Callable[[str], None],
 ) -> DeployResult:
@@ -354,6 +365,13 @@ def _deploy(
     check_approved(target, plan, assume_yes, (approved or {}).get(settings.name))
     steps.show(plan, log)
     interrupts.checkpoint("any change")
+    if plan.previous and not now:
+        progress.at("waiting for a running backup", "nothing was changed")
+        wait = settings.backup_wait if backup_wait is None else backup_wait
+        wait_for_backup(
+            conn.store, settings.name, wait=wait, interrupts=interrupts, clock=budget.clock, sleep=budget.sleep, log=log
+        )
+        interrupts.checkpoint("any change")
     lap("plan")
     with interrupts.changing():
         if plan.previous:

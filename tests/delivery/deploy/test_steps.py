@@ -422,3 +422,54 @@ def test_a_second_signal_stops_at_once_saying_what_runs(target):
     assert f"stopped at once while deleting {OLD}" in message and "staging may have NO backup instance" in message
     assert "inv deploy --account=staging recovers" in message
     assert store.get(lock.PK, lock.SK) is None and attempts(store)[-1]["result"] == "interrupted"
+
+
+# --- a running backup ----------------------------------------------------------------------------------
+
+
+def backup_running(store, *, started="2026-11-27T10:00:00+00:00", updated=None):
+    import datetime as dt
+
+    updated = updated or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    store.put(
+        {"pk": "backup", "sk": "status", "running": True, "run_started": started, "updated": updated, "host": "i-1"}
+    )
+
+
+def test_a_running_backup_is_waited_for_then_the_deploy_goes_on(target):
+    account, store = FakeAccount(account_id=target.settings.account_id), FakeStore()
+    account.add(OLD, "oldd261101000000")
+    backup_running(store)
+    clock = FakeClock()
+
+    def sleep(seconds):
+        clock.sleep(seconds)
+        if clock.now > 1025:
+            store.put({**store.get("backup", "status"), "running": False})
+
+    result = deploy(target, account, FakeDeployer(account), store, clock=clock, sleep=sleep, backup_wait=600)
+    assert result.changed and 1025 < clock.now < 1060
+    assert changes(account)[0] == ("delete", OLD)
+
+
+def test_a_backup_still_running_after_the_wait_refuses_and_changes_nothing(target):
+    account, store = FakeAccount(account_id=target.settings.account_id), FakeStore()
+    account.add(OLD, "oldd261101000000")
+    backup_running(store)
+    with pytest.raises(Locked) as excinfo:
+        deploy(target, account, FakeDeployer(account), store, backup_wait=60)
+    assert excinfo.value.exit_code == ExitCode.LOCKED
+    assert "a backup has been running since 2026-11-27T10:00:00+00:00 and is still running after waiting 60s" in str(
+        excinfo.value
+    )
+    assert "--now" in str(excinfo.value) and changes(account) == []
+    assert store.get(lock.PK, lock.SK) is None
+
+
+def test_now_does_not_wait_and_a_dead_containers_flag_is_not_waited_for(target):
+    account, store = FakeAccount(account_id=target.settings.account_id), FakeStore()
+    account.add(OLD, "oldd261101000000")
+    backup_running(store)
+    assert deploy(target, account, FakeDeployer(account), store, now=True).changed
+    backup_running(store, updated="2026-11-01T00:00:00+00:00")  # its container was killed weeks ago
+    assert deploy(target, account, FakeDeployer(account), store, force=True, backup_wait=0).changed
