@@ -164,6 +164,26 @@ def plan(c, account, image=None, sandbox=False, json=False, markdown=False, out=
 
 
 @read_only
+@preflight(checks.some_accounts)
+@task(
+    iterable=["account"],
+    help={
+        "account": "account name (repeat for several; default: all)",
+        "sandbox": SANDBOX_HELP,
+        "json": JSON_HELP,
+        "markdown": "print the view as Markdown (for CI job summaries)",
+    },
+)
+def pipeline(c, account, sandbox=False, json=False, markdown=False):
+    """Show per account what is deployed, what the tree would deploy now, and which accounts are behind."""
+    from ghe_backup.delivery.deploy.pipeline import pipeline as stages_of
+    from ghe_backup.delivery.push.push import images_for
+
+    targets = resolve(c.config).some_targets(account, sandbox)
+    return render.show(stages_of(targets, images_for(targets)), views.pipeline, json=json, markdown=markdown)
+
+
+@read_only
 @task(help={"json": JSON_HELP})
 def accounts(c, json=False):
     """List the configured accounts: name, id, region, deployer, approval."""
@@ -317,7 +337,7 @@ def sandbox_publish_taupage(c, date=None):
     return render.print_json(publish_taupage(resolve(c.config).root, date=date))
 
 
-ns = Collection(test, image, push, plan, deploy, rollback, refresh, accounts, show_config, status, history)
+ns = Collection(test, image, push, plan, deploy, rollback, refresh, pipeline, accounts, show_config, status, history)
 ns.add_collection(Collection("lock", lock_status, lock_acquire, lock_release))
 ns.add_collection(Collection("sandbox", sandbox_up, sandbox_down, sandbox_status, sandbox_publish_taupage))
 ns.configure(DEFAULTS)

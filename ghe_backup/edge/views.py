@@ -189,3 +189,24 @@ def plans(found: list[Any]) -> list[Table]:
         notes = [f"{p.account}: leftover of an earlier run, removed first: {name}" for name in p.leftovers]
         tables.append(Table(("", ""), rows, title=title, notes=notes, block=p.diff, header=False))
     return tables
+
+
+def pipeline(stages: list[Any]) -> list[Table]:
+    rows = [
+        (
+            s.account + (" [sandbox]" if s.sandbox else ""),
+            s.commit,
+            s.image_tag,
+            f"{s.ami} ({s.ami_age_days:.0f} days)" if s.ami and s.ami_age_days is not None else s.ami,
+            (s.deployed_at or "")[:16].replace("T", " "),
+            s.deployed_by,
+            s.last_result,
+            s.tree_tag,
+            ("BEHIND: " + ", ".join(s.changes)) if s.behind else "up to date",
+        )
+        for s in stages
+    ]
+    columns = ("account", "commit", "image", "AMI", "deployed (UTC)", "by", "last result", "tree would deploy", "state")
+    behind = [s.account for s in stages if s.behind]
+    notes = [f"behind: {', '.join(behind)}" if behind else "every account runs what the tree would deploy"]
+    return [Table(columns, rows, title="pipeline", notes=notes)]
