@@ -260,6 +260,8 @@ def deploy_account(
         clock=clock,
         sleep=sleep,
         interrupts=interrupts,
+        # restoring the previous version after a failure gets its own time, as long as a deploy at most
+        restore_seconds=min(steps.RESTORE_BUDGET, settings.deploy_timeout),
     )
     conn: Connection | None = None
     try:

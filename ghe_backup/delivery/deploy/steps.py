@@ -9,6 +9,7 @@ tests and against Lizzy, senza, CloudFormation and DynamoDB for real.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from collections.abc import Callable
@@ -26,14 +27,14 @@ from ghe_backup.delivery.deploy.definition import (
     recall_definition,
     with_tags,
 )
-from ghe_backup.delivery.deploy.deployers import Deployer, DeployerError, make_deployer
+from ghe_backup.delivery.deploy.deployers import Deployer, make_deployer
 from ghe_backup.delivery.deploy.guard import WrongAccount, check_caller
 from ghe_backup.delivery.deploy.interrupts import Interrupted, Interrupts
 from ghe_backup.delivery.deploy.versions import stack_name, stack_version
-from ghe_backup.delivery.deploy.wait import StackFailed, wait_for_stack
+from ghe_backup.delivery.deploy.wait import DeadlineExceeded, StackFailed, wait_for_stack
 from ghe_backup.delivery.target import Actor, ImageRef, Target
-from ghe_backup.errors import GheBackupError, StageFailed
-from ghe_backup.plumbing.cloudformation import Observation, StackInfo
+from ghe_backup.errors import GheBackupError, StageFailed, Unreachable
+from ghe_backup.plumbing.cloudformation import Observation, StackInfo, TransientError
 
 Log = Callable[[str], None]
 #: Cleaning up a failed stack and restoring the previous one get their own budget.
@@ -83,8 +84,17 @@ class Budget:
     def until(self) -> float:
         return self.interrupts.deadline(self.deadline)
 
+    restore_seconds: float = RESTORE_BUDGET
+
     def restore_budget(self) -> Budget:
-        return Budget(self.clock() + RESTORE_BUDGET, self.max_interval, self.clock, self.sleep, self.interrupts)
+        return Budget(
+            self.clock() + self.restore_seconds,
+            self.max_interval,
+            self.clock,
+            self.sleep,
+            self.interrupts,
+            self.restore_seconds,
+        )
 
 
 @dataclass(frozen=True)
@@ -308,16 +318,69 @@ def release_volume(conn: Connection, plan: Plan, budget: Budget, log: Log) -> No
         wait(conn, stack.name, "delete", budget, log)
 
 
+#: Between two tries of an unreachable agent or AWS endpoint while the account is being changed.
+RETRY_PAUSE = 10.0
+
+
+def retrying(call: Callable[[], Any], budget: Budget, log: Log, what: str) -> Any:
+    """``call()``, tried again while the agent or AWS is unreachable, until the budget runs out.
+
+    Used once the previous version is deleted: giving up at the first fault would leave the
+    account without a backup instance, so the deploy keeps trying (saying so) within its budget.
+    """
+    while True:
+        try:
+            return call()
+        except TransientError as err:
+            fault: GheBackupError = Unreachable(f"AWS did not answer: {err}")
+        except Unreachable as err:
+            fault = err
+        left = budget.until() - budget.clock()
+        if left <= RETRY_PAUSE:
+            raise fault
+        log(f"{what}: {fault}; trying again in {RETRY_PAUSE:.0f}s (for up to {left:.0f}s more)")
+        budget.sleep(RETRY_PAUSE)
+
+
+def create_once(conn: Connection, plan: Plan, definition: dict[str, Any], version: str, tag: str, log: Log) -> None:
+    """Ask the deployer to create ``version`` unless an earlier try already did (a lost answer)."""
+    name = stack_name(plan.base, version)
+    if conn.account.observe(name, with_events=False).status is not None:
+        log(f"{name} exists already (an earlier try was accepted); waiting for it")
+        return
+    conn.deployer.create(dump(definition), version, tag, log)
+
+
 def create(
     conn: Connection, plan: Plan, budget: Budget, log: Log, elsewhere: Callable[[str], str | None] = lambda stack: None
 ) -> Observation:
-    """Create the new version, prove it is in the target's account, wait for it; restore on failure (raises)."""
+    """Create the new version, prove it is in the target's account, wait for it; restore on failure (raises).
+
+    Any failure once the previous version is gone restores it (a failed stack, a senza error, an
+    agent or AWS that stays unreachable, a bug); not a deadline (the stack may still hold the
+    volume) and not a wrong agent (nothing of ours was deleted there).
+    """
     try:
-        conn.deployer.create(dump(plan.to_deploy()), plan.version, plan.image.tag, log)
+        retrying(
+            lambda: create_once(conn, plan, plan.to_deploy(), plan.version, plan.image.tag, log),
+            budget,
+            log,
+            f"creating {plan.new_stack}",
+        )
         prove_in_account(conn, plan, budget, log, elsewhere)
-        return wait(conn, plan.new_stack, "create", budget, log)
-    except (StackFailed, DeployerError) as failure:
+        return retrying(
+            lambda: wait(conn, plan.new_stack, "create", budget, log), budget, log, f"waiting for {plan.new_stack}"
+        )
+    except (WrongAccount, DeadlineExceeded):
+        raise
+    except GheBackupError as failure:
         restore(conn, plan, failure, budget.restore_budget(), log)
+    except Exception as bug:  # still restore: the account must keep a backup instance; then show the bug
+        with contextlib.suppress(GheBackupError):
+            restore(
+                conn, plan, StageFailed(f"internal error: {type(bug).__name__}: {bug}"), budget.restore_budget(), log
+            )
+        raise
 
 
 #: A stack the agent accepted shows in the account's CloudFormation at once; a little slack for
@@ -353,10 +416,10 @@ def prove_in_account(
 def remove_failed(conn: Connection, plan: Plan, budget: Budget, log: Log) -> str:
     """Delete what is left of the failed new stack; '' or a note on what is left over."""
     new = plan.new_stack
-    if conn.account.observe(new, with_events=False).status is None:
-        return ""
     try:
-        remove(conn, plan.base, new, plan.version, budget, log)
+        if retrying(lambda: conn.account.observe(new, with_events=False), budget, log, f"reading {new}").status is None:
+            return ""
+        retrying(lambda: remove(conn, plan.base, new, plan.version, budget, log), budget, log, f"removing {new}")
     except GheBackupError as err:
         log(f"could not delete {new}: {err}")
         return f"; {new} is left over (the next deploy removes it)"
@@ -371,8 +434,9 @@ def restore_previous(conn: Connection, plan: Plan, budget: Budget, log: Log) -> 
     log(f"restoring {last.name} (image {last.image_tag}, AMI {last.ami})")
     recalled = recall_definition(conn.store, target.state_dir, target.name, last.name) or plan.definition
     definition = pin_ami(with_tags(recalled, dict(last.tags)), target.settings.region, last.ami)
-    conn.deployer.create(dump(definition), last.version, last.image_tag or plan.image.tag, log)
-    wait(conn, last.name, "create", budget, log)
+    tag = last.image_tag or plan.image.tag
+    retrying(lambda: create_once(conn, plan, definition, last.version, tag, log), budget, log, f"restoring {last.name}")
+    retrying(lambda: wait(conn, last.name, "create", budget, log), budget, log, f"waiting for {last.name}")
     return last
 
 

@@ -473,3 +473,72 @@ def test_now_does_not_wait_and_a_dead_containers_flag_is_not_waited_for(target):
     assert deploy(target, account, FakeDeployer(account), store, now=True).changed
     backup_running(store, updated="2026-11-01T00:00:00+00:00")  # its container was killed weeks ago
     assert deploy(target, account, FakeDeployer(account), store, force=True, backup_wait=0).changed
+
+
+# --- faults after the previous version is gone ----------------------------------------------------------
+
+
+def flaky_create(deployer, failures):
+    """The deployer's creates fail as unreachable ``failures`` times, then work."""
+    from ghe_backup.errors import Unreachable
+
+    real, left = deployer.create, [failures]
+
+    def create(*args):
+        if left[0]:
+            left[0] -= 1
+            raise Unreachable("Lizzy at http://agent unreachable: connection refused")
+        return real(*args)
+
+    deployer.create = create
+
+
+def test_an_agent_unreachable_for_a_while_is_retried_and_the_deploy_goes_on(target):
+    account = FakeAccount(account_id=target.settings.account_id)
+    account.add(OLD, "oldd261101000000")
+    deployer = FakeDeployer(account)
+    flaky_create(deployer, 2)
+    said = []
+    clock = FakeClock()
+    result = deploy_account(
+        target, IMAGE, connect=connector(account, deployer), clock=clock, sleep=clock.sleep, report=said.append
+    )
+    assert result.changed and list(account.stacks) == [result.stack]
+    assert sum("trying again in 10s" in line for line in said) == 2
+
+
+def test_an_agent_that_stays_unreachable_is_retried_until_the_budget_then_says_what_runs(target):
+    target = with_settings(target, deploy_timeout=120)
+    account = FakeAccount(account_id=target.settings.account_id)
+    account.add(OLD, "oldd261101000000")
+    deployer = FakeDeployer(account)
+    flaky_create(deployer, 10_000)
+    clock = FakeClock()
+    with pytest.raises(GheBackupError) as excinfo:
+        deploy(target, account, deployer, clock=clock, sleep=clock.sleep)
+    message = str(excinfo.value)
+    assert excinfo.value.exit_code == ExitCode.FAILED
+    assert "unreachable" in message and f"restoring {OLD} failed too" in message
+    assert "staging has NO backup instance now: run inv rollback --account=staging" in message
+    assert 1000 + 120 <= clock.now <= 1000 + 2 * 120 + 30  # the deploy's budget, then the restore's
+
+
+def test_an_agent_back_in_time_for_the_restore_restores(target):
+    account = FakeAccount(account_id=target.settings.account_id)
+    account.add(OLD, "oldd261101000000", image_tag="oldtag")
+    deployer = FakeDeployer(account)
+    real = deployer.create
+    from ghe_backup.errors import Unreachable
+
+    def create(definition_yaml, version, tag, log):
+        if tag == "newtag":
+            raise Unreachable("Lizzy at http://agent unreachable: connection refused")
+        return real(definition_yaml, version, tag, log)
+
+    deployer.create = create
+    target = with_settings(target, deploy_timeout=60)
+    clock = FakeClock()
+    with pytest.raises(GheBackupError) as excinfo:
+        deploy(target, account, deployer, clock=clock, sleep=clock.sleep)
+    assert excinfo.value.exit_code == ExitCode.FAILED and f"restored {OLD} with image oldtag" in str(excinfo.value)
+    assert account.stacks[OLD].status == "CREATE_COMPLETE"
