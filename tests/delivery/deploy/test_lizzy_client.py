@@ -102,3 +102,17 @@ def test_token_from_env_command_or_file(monkeypatch, tmp_path):
     assert TokenSource(env="TEST_SANDBOX_TOKEN", file=tmp_path / "token", account="prod").read() == "from-file"
     with pytest.raises(ConfigError, match="lizzy_token_command failed"):
         TokenSource(env="TEST_LIZZY_TOKEN", command="false", account="prod").read()
+
+
+def test_aws_unreachable_from_the_agent_is_a_fault_not_a_verdict(agent):
+    output = (
+        "Creating Cloud Formation stack ghe-backup-v1\n"
+        "Traceback (most recent call last):\n"
+        'botocore.exceptions.EndpointConnectionError: Could not connect to the endpoint URL: "http://127.0.0.1:5501/"\n'
+    )
+    agent.answers[("POST", "/api/stacks")] = [(500, {"title": "Execution Error", "detail": output})]
+    with pytest.raises(Unreachable) as excinfo:
+        client(agent.url).create_stack("SenzaInfo: {}", "v1", ["ImageVersion=t"])
+    message = str(excinfo.value)
+    assert "AWS unreachable from the Lizzy agent" in message and "Could not connect to the endpoint URL" in message
+    assert excinfo.value.exit_code == 3

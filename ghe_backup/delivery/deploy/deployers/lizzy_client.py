@@ -20,7 +20,7 @@ from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attemp
 
 from ghe_backup.delivery.config.accounts import LOOPBACK_HOSTS
 from ghe_backup.delivery.deploy.deployers.base import DeployerError
-from ghe_backup.delivery.deploy.deployers.senza_cli import first_error_line
+from ghe_backup.delivery.deploy.deployers.senza_cli import aws_unreachable, first_error_line
 from ghe_backup.errors import ConfigError, Unreachable
 from ghe_backup.plumbing.redact import redact_text
 
@@ -144,6 +144,9 @@ class LizzyClient:
                 ) from None
             if err.code in retry_statuses and title != SENZA_FAILED:
                 raise _Retry(f"{err.code} {detail[:200]}") from None
+            unreachable = aws_unreachable(detail) if err.code >= 500 else None
+            if unreachable:  # senza in the agent could not reach AWS: a fault, not a verdict
+                raise Unreachable(f"AWS unreachable from the Lizzy agent at {self.url}: {unreachable}") from None
             raise LizzyProblem(err.code, detail) from None
         except (urllib.error.URLError, ConnectionError, TimeoutError) as err:
             reason = getattr(err, "reason", err)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ghe_backup.delivery.deploy.deployers.base import DeployerError
-from ghe_backup.errors import ConfigError
+from ghe_backup.errors import ConfigError, Unreachable
 from ghe_backup.plumbing.command import CommandFailed, CommandTimedOut, run
 
 #: Lines that are never the answer: progress, traceback scaffolding, senza's broken crash handler.
@@ -37,6 +37,22 @@ class SenzaError(DeployerError):
     def __init__(self, action: str, code: int | None, line: str):
         self.line = line
         super().__init__(f"senza {action} failed: {line}", line, hint=f"exit {code}" if code is not None else None)
+
+
+#: senza's words when it could not reach AWS (not a verdict on the definition: a fault, exit 3).
+_AWS_UNREACHABLE = re.compile(
+    r"Could not connect to the endpoint URL|EndpointConnectionError|Connection refused|ConnectTimeoutError|"
+    r"Read timeout on endpoint|Max retries exceeded",
+    re.I,
+)
+
+
+def aws_unreachable(output: str) -> str | None:
+    """The line saying AWS could not be reached, when that is why senza failed."""
+    for line in output.splitlines():
+        if _AWS_UNREACHABLE.search(line):
+            return line.strip()
+    return None
 
 
 def first_error_line(output: str) -> str:
@@ -88,5 +104,8 @@ def run_senza(
     except CommandTimedOut:
         raise SenzaError(action, None, f"no answer within {timeout:.0f}s") from None
     except CommandFailed as err:
+        unreachable = aws_unreachable(err.output)
+        if unreachable:
+            raise Unreachable(f"senza {action}: AWS unreachable: {unreachable}", hint="retried by the deploy") from None
         raise SenzaError(action, err.returncode, first_error_line(err.output)) from None
     return result.output
