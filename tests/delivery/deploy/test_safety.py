@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -262,3 +263,89 @@ def test_an_agent_of_another_account_is_refused_even_when_both_are_empty(sandbox
             for s in cfn.describe_stacks()["Stacks"]
             if s["StackName"].startswith("ghe-backup-") and s["StackStatus"] != "DELETE_COMPLETE"
         ]
+
+
+# --- the backups the pipeline sees ---------------------------------------------------------------------
+
+
+def _backup_once(account: Account, tmp_path: Path, seconds: float) -> subprocess.Popen:
+    """The real backup program, ``backup-once`` with the stand-in backup-utils taking ``seconds``, writing
+    its state to the account's table in the sandbox (as an instance would, with the account's credentials)."""
+    import base64
+    import os
+    import struct
+
+    target = account.target
+    creds = target.access().session.get_credentials().get_frozen_credentials()
+    mount = tmp_path / "data"
+    mount.mkdir()
+    blob = b"".join(struct.pack(">I", len(part)) + part for part in (b"ssh-ed25519", bytes([1]) * 32))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GHE_", "AWS_", "KMS_", "INVOKE_"))}
+    env.update(
+        {
+            "HOME": str(tmp_path / "home"),
+            "GHE_HOSTNAME": "github.example.com",
+            "GHE_NUM_SNAPSHOTS": "3",
+            "DATA_MOUNT": str(mount),
+            "GHE_DATA_DIR": str(mount / "ghe-data"),
+            "REQUIRE_DATA_MOUNT": "0",
+            "GHE_BACKUP_CONFIG": str(tmp_path / "etc" / "backup.config"),
+            "GHE_BACKUP_COMMAND": str(REPO / "ghe_backup" / "backup" / "standin" / "ghe-backup"),
+            "GHE_KNOWN_HOSTS": f"[github.example.com]:122 ssh-ed25519 {base64.b64encode(blob).decode()}\n",
+            "GHE_STANDIN_SLEEP": str(seconds),
+            "STATE_TABLE": target.settings.state_table,
+            "AWS_ENDPOINT_URL": target.aws.url,
+            "AWS_REGION": target.settings.region,
+            "AWS_ACCESS_KEY_ID": creds.access_key,
+            "AWS_SECRET_ACCESS_KEY": creds.secret_key,
+            "AWS_SESSION_TOKEN": creds.token,
+            "PYTHONPATH": str(REPO),
+        }
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "ghe_backup", "backup-once"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_a_running_backup_makes_the_deploy_wait_then_proceed(account, tmp_path):
+    backup = _backup_once(account, tmp_path, seconds=12)
+    deadline = time.monotonic() + 30
+    while not (account.store().get("backup", "status") or {}).get("running"):
+        assert time.monotonic() < deadline and backup.poll() is None, (
+            backup.stdout.read() if backup.poll() else "no run"
+        )
+        time.sleep(0.2)
+    deploy = account.start()
+    out, err = deploy.communicate(timeout=180)
+    assert backup.wait(timeout=60) == 0
+    assert deploy.returncode == 0, err
+    assert "a backup is running" in err
+    waited = re.search(r"the backup finished after (\d+)s of waiting; going on", err)
+    assert waited and int(waited[1]) >= 3, err  # it waited for the run instead of stopping it
+    status = account.store().get("backup", "status")
+    assert status["running"] is False and status["last_result"] == "succeeded" and status["last_good_snapshot"]
+
+
+def test_status_check_reports_a_stale_backup_with_no_instance_running(account):
+    for name in account.stacks():
+        account.cfn().delete_stack(StackName=name)
+    account.store().put(
+        {
+            "pk": "backup",
+            "sk": "status",
+            "running": False,
+            "last_result": "succeeded",
+            "last_good_snapshot": "2026-11-01T00:00:00Z",
+            "updated": "2026-11-01T00:00:00Z",
+        }
+    )
+    shown = account.run("status", "--account=staging", "--sandbox", "--check")
+    assert shown.returncode == ExitCode.ATTENTION, shown.stderr
+    assert "staging: no ghe-backup stack is running" in shown.stderr
+    assert "staging: the newest complete backup is" in shown.stderr and "hours old (max 26)" in shown.stderr
+    assert "last good backup 2026-11-01T00:00:00Z" in shown.stdout
