@@ -140,6 +140,20 @@ def test_inv_bad_input_is_one_line_exit_2_and_no_traceback():
     assert "pytest" not in result.stdout  # the test stage never started
 
 
+def test_inv_json_failure_prints_one_json_document_on_stdout():
+    import json
+
+    result = run_inv("deploy", "--account=nope", "--yes", "--json")
+    assert result.returncode == 2
+    assert json.loads(result.stdout) == {
+        "error": "unknown account 'nope' (no tests/data/tree/config/accounts/nope.yaml) (known accounts: prod, staging)",
+        "exit_code": 2,
+        "account": "nope",
+        "stage": "preflight",
+    }
+    assert result.stderr.startswith("error: unknown account 'nope'")
+
+
 def test_inv_config_shows_each_accounts_values_with_secrets_redacted():
     prod = run_inv("config", "--account=prod")
     staging = run_inv("config", "--account=staging")

@@ -50,8 +50,11 @@ class Account:
         return self.target.access().client("cloudformation")
 
     def stacks(self) -> dict[str, str]:
-        return {s["StackName"]: s["StackStatus"] for s in self.cfn().describe_stacks()["Stacks"]
-                if s["StackName"].startswith("ghe-backup-") and s["StackStatus"] != "DELETE_COMPLETE"}
+        return {
+            s["StackName"]: s["StackStatus"]
+            for s in self.cfn().describe_stacks()["Stacks"]
+            if s["StackName"].startswith("ghe-backup-") and s["StackStatus"] != "DELETE_COMPLETE"
+        }
 
     def volume(self) -> dict:
         ec2 = self.target.access().client("ec2")
@@ -67,14 +70,28 @@ class Account:
 
     def push(self, tag: str) -> None:
         target = self.target
-        record_push(target.state_dir, PushResult(
-            account=self.name, registry=target.registry, repository=target.repository, tag=tag,
-            digest="sha256:" + tag.encode().hex().ljust(64, "0")[:64], image_id="sha256:1", uploaded_bytes=0,
-            skipped=True, sandbox=True, seconds=0.0))
+        record_push(
+            target.state_dir,
+            PushResult(
+                account=self.name,
+                registry=target.registry,
+                repository=target.repository,
+                tag=tag,
+                digest="sha256:" + tag.encode().hex().ljust(64, "0")[:64],
+                image_id="sha256:1",
+                uploaded_bytes=0,
+                skipped=True,
+                sandbox=True,
+                seconds=0.0,
+            ),
+        )
 
     def start(self, *args: str) -> subprocess.Popen:
-        argv = [sys.executable, str(DRIVER), *args] if args else [sys.executable, str(DRIVER), "deploy",
-                                                                   f"--account={self.name}", "--sandbox", "--yes"]
+        argv = (
+            [sys.executable, str(DRIVER), *args]
+            if args
+            else [sys.executable, str(DRIVER), "deploy", f"--account={self.name}", "--sandbox", "--yes"]
+        )
         env = {**_env(), "GHE_BACKUP_ROOT": str(self.root)}
         return subprocess.Popen(argv, cwd=self.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -140,12 +157,20 @@ def test_two_deploys_started_together_exactly_one_proceeds(account):
 
 
 def test_a_stale_lock_names_its_holder_and_only_a_forced_release_breaks_it(account):
-    dead = lock.new_holder("staging", Actor("carol", "old-runner", 999, ci_url="https://ci.example/job/1"),
-                           operation="deploy", ttl=600, now=time.time() - 3 * 3600)
+    dead = lock.new_holder(
+        "staging",
+        Actor("carol", "old-runner", 999, ci_url="https://ci.example/job/1"),
+        operation="deploy",
+        ttl=600,
+        now=time.time() - 3 * 3600,
+    )
     account.store().put(dead.item())
     refused = account.run()
     assert refused.returncode == ExitCode.LOCKED
-    assert "the deploy lock is stale: held by carol on old-runner (pid 999, https://ci.example/job/1) for deploy" in refused.stderr
+    assert (
+        "the deploy lock is stale: held by carol on old-runner (pid 999, https://ci.example/job/1) for deploy"
+        in refused.stderr
+    )
     assert "inv lock.release --account=staging --force" in refused.stderr
     shown = account.run("lock.status", "--account=staging", "--sandbox", "--json")
     assert json.loads(shown.stdout)[0]["stale"] is True
@@ -232,5 +257,8 @@ def test_an_agent_of_another_account_is_refused_even_when_both_are_empty(sandbox
     assert "in prod (123456789012), not in staging (210987654321); removed it there" in message
     for target in (staging, prod):
         cfn = target.access().client("cloudformation")
-        assert not [s for s in cfn.describe_stacks()["Stacks"]
-                    if s["StackName"].startswith("ghe-backup-") and s["StackStatus"] != "DELETE_COMPLETE"]
+        assert not [
+            s
+            for s in cfn.describe_stacks()["Stacks"]
+            if s["StackName"].startswith("ghe-backup-") and s["StackStatus"] != "DELETE_COMPLETE"
+        ]
