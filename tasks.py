@@ -19,12 +19,12 @@ SANDBOX_HELP = "target the local sandbox instead of the real account (or set INV
 JSON_HELP = "print the result as JSON"
 
 
-@task
-def test(c):
+@task(help={"junit": "also write a JUnit XML report to PATH (one testcase per test, for CI)"})
+def test(c, junit=None):
     """Run the fast unit tests: the pipeline's gate (no sandbox needed)."""
     from ghe_backup.delivery.gate import run_unit_tests
 
-    run_unit_tests(resolve(c.config).root)
+    run_unit_tests(resolve(c.config).root, junit=junit or None)
 
 
 @preflight(checks.build)

@@ -30,7 +30,9 @@ INV = str(Path(sys.executable).parent / "inv")
 def stages(monkeypatch, config_tree):
     """Record stage calls instead of running them; config comes from a temp copy of the fixture tree."""
     log = []
-    monkeypatch.setattr(gate, "run_unit_tests", lambda root: log.append(("test",)))
+    monkeypatch.setattr(
+        gate, "run_unit_tests", lambda root, junit=None: log.append(("test",) if junit is None else ("test", junit))
+    )
     monkeypatch.setattr(image_build, "build_image", lambda site: log.append(("image", site.sandbox)))
     monkeypatch.setattr(push_stage, "push_image", lambda targets: log.append(("push", [t.name for t in targets])) or [])
     monkeypatch.setattr(
@@ -98,6 +100,11 @@ def test_json_is_not_handed_down_so_stdout_holds_one_document(stages, capsys):
 def test_test_and_image_alone(stages):
     assert inv("image") == 0
     assert stages == [("test",), ("image", False)]
+
+
+def test_junit_reaches_the_test_stage(stages):
+    assert inv("test", "--junit=reports/junit.xml") == 0
+    assert stages == [("test", "reports/junit.xml")]
 
 
 # --- the installed `inv` itself (reads invoke.yaml, so the executor is wired for users) --------
