@@ -177,6 +177,51 @@ def lock_release(c, account=None, force=False, sandbox=False, json=False):
     return render.show([let_go(target, found.actor, force=force)], views.locks, json=json)
 
 
+@task(name="github")
+def ci_github(c):
+    """Write the GitHub Actions workflows (.github/workflows/) from config/accounts."""
+    from ghe_backup.ci import github_files, write_files
+
+    found = resolve(c.config)
+    return render.show(write_files(found.root, github_files(found.accounts)), views.generated)
+
+
+@task(name="jenkins")
+def ci_jenkins(c):
+    """Write ci/Jenkinsfile from config/accounts."""
+    from ghe_backup.ci import jenkins_files, write_files
+
+    found = resolve(c.config)
+    return render.show(write_files(found.root, jenkins_files(found.accounts)), views.generated)
+
+
+@task(name="check", help={"json": JSON_HELP})
+def ci_check(c, json=False):
+    """Fail (exit 1, diff on stderr) when a committed CI file differs from what the generators write now."""
+    from ghe_backup.ci import check_files, github_files, jenkins_files, require_current
+    from ghe_backup.plumbing.progress import say
+
+    found = resolve(c.config)
+    states = check_files(found.root, github_files(found.accounts) + jenkins_files(found.accounts))
+    for state in states:
+        for line in state.diff.splitlines():
+            say(line)
+    render.show(states, views.generated, json=json)
+    require_current(states)
+    return states
+
+
+@task(name="lint", help={"json": JSON_HELP})
+def ci_lint(c, json=False):
+    """Lint the CI files: actionlint over .github/workflows, npm-groovy-lint over ci/Jenkinsfile."""
+    from ghe_backup.ci.lint import lint_ci_files, require_clean
+
+    results = lint_ci_files(resolve(c.config).root)
+    render.show(results, views.lint, json=json)
+    require_clean(results)
+    return results
+
+
 @task(name="up")
 def sandbox_up(c):
     """Start the local sandbox (engine, registry, emulated AWS accounts, Lizzy agents)."""
@@ -211,5 +256,6 @@ def sandbox_publish_taupage(c, date=None):
 
 ns = Collection(test, image, push, deploy, accounts, show_config, status, history)
 ns.add_collection(Collection("lock", lock_status, lock_acquire, lock_release))
+ns.add_collection(Collection("ci", ci_github, ci_jenkins, ci_check, ci_lint))
 ns.add_collection(Collection("sandbox", sandbox_up, sandbox_down, sandbox_status, sandbox_publish_taupage))
 ns.configure(DEFAULTS)

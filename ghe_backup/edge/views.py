@@ -145,3 +145,16 @@ def sandbox(current: dict[str, Any]) -> list[Table]:
     notes = [f"{key:<13} {current[key]}" for key in ("registry", "aws_endpoint", "token_env") if current.get(key)]
     notes += [f"lizzy[{account}] {url}" for account, url in current.get("lizzy", {}).items()]
     return [Table(("component", "state"), rows, title="sandbox", notes=notes)]
+
+
+def generated(states: list[Any]) -> list[Table]:
+    """Generated CI files (``inv ci.github``, ``ci.jenkins``, ``ci.check``)."""
+    return [Table(("file", "state", "written by"), [(s.path, s.state, f"inv {s.generator}") for s in states])]
+
+
+def lint(results: list[Any]) -> list[Table]:
+    """Linters over the CI files (``inv ci.lint``)."""
+    rows = [
+        (r.tool, r.version, ", ".join(r.files), "ok" if r.ok else "problems", f"{r.seconds:.1f} s") for r in results
+    ]
+    return [Table(("linter", "version", "files", "result", "took"), rows)]
