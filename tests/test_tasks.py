@@ -265,3 +265,27 @@ def test_results_piped_through_a_ci_log_are_whole(config_tree):
         and "PLACEHOLDERciphertext" not in origins.stdout
     )
     assert listed.stdout.splitlines()[0].split() == ["account", "id", "region", "deployer", "approval"]
+
+
+def test_ci_check_fails_until_the_generators_ran_then_passes(config_tree, capsys):
+    assert inv("ci.check") == 1
+    out, err = capsys.readouterr()
+    assert "ci/Jenkinsfile" in out and "missing" in out
+    assert err.splitlines()[-1] == (
+        "error: generated CI files differ from what config/accounts gives now: .github/workflows/deliver.yml "
+        "(missing), .github/workflows/taupage-refresh.yml (missing), ci/Jenkinsfile (missing) "
+        "(run inv ci.github and inv ci.jenkins and commit the result)"
+    )
+    assert inv("ci.github") == 0 and inv("ci.jenkins") == 0
+    assert "written" in capsys.readouterr().out
+    assert inv("ci.check") == 0
+    assert (config_tree / ".github" / "workflows" / "deliver.yml").is_file()
+
+
+def test_ci_check_json_failure_is_one_document(config_tree, capsys):
+    import json
+
+    assert inv("ci.check", "--json") == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["exit_code"] == 1 and document["stage"] == "ci.check"
+    assert [s["state"] for s in document["result"]] == ["missing", "missing", "missing"]
