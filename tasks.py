@@ -12,7 +12,7 @@ from pathlib import Path
 from invoke import Collection, task
 
 from ghe_backup.edge import checks, dry, render, views
-from ghe_backup.edge.executor import dry_run, preflight, read_only
+from ghe_backup.edge.executor import dry_run, preflight, read_only, standalone_with
 from ghe_backup.edge.settings import DEFAULTS
 from ghe_backup.edge.targets import positive_int, resolve
 
@@ -22,12 +22,12 @@ JSON_HELP = "print the result as JSON"
 
 
 @read_only
-@task
-def test(c):
+@task(help={"junit": "also write a JUnit XML report to PATH (one testcase per test, for CI)"})
+def test(c, junit=None):
     """Run the fast unit tests: the pipeline's gate (no sandbox needed)."""
     from ghe_backup.delivery.gate import run_unit_tests
 
-    run_unit_tests(resolve(c.config).root)
+    run_unit_tests(resolve(c.config).root, junit=junit or None)
 
 
 @dry_run(dry.image)
@@ -51,6 +51,7 @@ def push(c, account, sandbox=False, json=False):
 
 
 @dry_run(dry.deploy)
+@standalone_with("plan")
 @preflight(checks.deploy)
 @task(
     pre=[push],
@@ -64,16 +65,30 @@ def push(c, account, sandbox=False, json=False):
         "lock-wait": "wait up to SECONDS for the account's deploy lock (default: 0, refuse at once)",
         "backup-wait": "wait up to SECONDS for a running backup to finish (default: pipeline.backup_wait, 1800)",
         "now": "do not wait for a running backup: replacing the stack stops it",
+        "plan": "apply this saved plan (inv plan --out): its image, refused if the account moved on; no test/image/push",
     },
 )
-def deploy(c, account, sandbox=False, yes=False, force=False, lock_wait=None, backup_wait=None, now=False, json=False):
-    """Deploy the pushed image to each account (test, image and push run first)."""
-    from ghe_backup.delivery.deploy.run import deploy_accounts
+def deploy(
+    c,
+    account,
+    sandbox=False,
+    yes=False,
+    force=False,
+    lock_wait=None,
+    backup_wait=None,
+    now=False,
+    plan=None,
+    json=False,
+):
+    """Deploy the pushed image to each account (test, image and push run first), or apply a saved plan."""
+    from ghe_backup.delivery.deploy.run import deploy_accounts, deploy_intents
 
     found = resolve(c.config)
-    outcome = deploy_accounts(
-        found.targets(account, sandbox), force=force, **found.deploy_options(yes, lock_wait, sandbox, backup_wait, now)
-    )
+    options = found.deploy_options(yes, lock_wait, sandbox, backup_wait, now)
+    if plan:
+        outcome = deploy_intents(found.intents_of(account, sandbox), force=force, **options)
+    else:
+        outcome = deploy_accounts(found.targets(account, sandbox), force=force, **options)
     render.show(outcome.results, views.deploys, json=json)
     outcome.raise_worst()
     return outcome.results
@@ -301,6 +316,53 @@ def lock_release(c, account=None, force=False, sandbox=False, json=False):
     return render.show([let_go(target, found.actor, force=force)], views.locks, json=json)
 
 
+@task(name="github")
+def ci_github(c):
+    """Write the GitHub Actions workflows (.github/workflows/) from config/accounts."""
+    from ghe_backup.ci import github_files, write_files
+
+    found = resolve(c.config)
+    return render.show(write_files(found.root, github_files(found.accounts)), views.generated)
+
+
+@task(name="jenkins")
+def ci_jenkins(c):
+    """Write ci/Jenkinsfile from config/accounts."""
+    from ghe_backup.ci import jenkins_files, write_files
+
+    found = resolve(c.config)
+    return render.show(write_files(found.root, jenkins_files(found.accounts)), views.generated)
+
+
+@read_only
+@task(name="check", help={"json": JSON_HELP})
+def ci_check(c, json=False):
+    """Fail (exit 1, diff on stderr) when a committed CI file differs from what the generators write now."""
+    from ghe_backup.ci import check_files, github_files, jenkins_files, require_current
+    from ghe_backup.plumbing.progress import say
+
+    found = resolve(c.config)
+    states = check_files(found.root, github_files(found.accounts) + jenkins_files(found.accounts))
+    for state in states:
+        for line in state.diff.splitlines():
+            say(line)
+    render.show(states, views.generated, json=json)
+    require_current(states)
+    return states
+
+
+@read_only
+@task(name="lint", help={"json": JSON_HELP})
+def ci_lint(c, json=False):
+    """Lint the CI files: actionlint over .github/workflows, npm-groovy-lint over ci/Jenkinsfile."""
+    from ghe_backup.ci.lint import lint_ci_files, require_clean
+
+    results = lint_ci_files(resolve(c.config).root)
+    render.show(results, views.lint, json=json)
+    require_clean(results)
+    return results
+
+
 @dry_run(dry.sandbox)
 @task(name="up")
 def sandbox_up(c):
@@ -339,5 +401,6 @@ def sandbox_publish_taupage(c, date=None):
 
 ns = Collection(test, image, push, plan, deploy, rollback, refresh, pipeline, accounts, show_config, status, history)
 ns.add_collection(Collection("lock", lock_status, lock_acquire, lock_release))
+ns.add_collection(Collection("ci", ci_github, ci_jenkins, ci_check, ci_lint))
 ns.add_collection(Collection("sandbox", sandbox_up, sandbox_down, sandbox_status, sandbox_publish_taupage))
 ns.configure(DEFAULTS)

@@ -20,14 +20,24 @@ class ExitCode(IntEnum):
 
 
 class GheBackupError(Exception):
-    """Base of every error shown to users as one line, without a traceback."""
+    """Base of every error shown to users as one line, without a traceback.
+
+    ``account`` and ``stage`` say what the error is about when the raiser knows better than the
+    call that failed (one account of several, a stage inside a task); ``--json`` reports them.
+    """
 
     exit_code: ExitCode = ExitCode.FAILED
+    account: str | None = None
+    stage: str | None = None
 
-    def __init__(self, message: str, *, hint: str | None = None):
+    def __init__(self, message: str, *, hint: str | None = None, account: str | None = None, stage: str | None = None):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        if account is not None:
+            self.account = account
+        if stage is not None:
+            self.stage = stage
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message

@@ -116,6 +116,8 @@ FORBIDDEN = {
         "tasks",
     ),
     "ghe_backup.sandbox": ("ghe_backup.edge", "tasks"),
+    # CI generators are pipeline tooling: they read the accounts, never the sandbox or the edge
+    "ghe_backup.ci": ("ghe_backup.sandbox", "ghe_backup.edge", "tasks"),
     "ghe_backup.errors": ("ghe_backup.",),
 }
 
@@ -143,3 +145,14 @@ def test_every_package_names_its_entry_points():
     for init in PACKAGE.rglob("__init__.py"):
         doc = ast.get_docstring(ast.parse(init.read_text()))
         assert doc, f"{init.relative_to(REPO)} has no docstring"
+
+
+def test_ci_generators_read_only_the_account_config_of_the_pipeline():
+    from_delivery = {
+        target
+        for name, targets in graph().items()
+        if name.startswith("ghe_backup.ci")
+        for target in targets
+        if target.startswith("ghe_backup.delivery")
+    }
+    assert from_delivery and all(t.startswith("ghe_backup.delivery.config") for t in from_delivery)

@@ -31,7 +31,9 @@ INV = str(Path(sys.executable).parent / "inv")
 def stages(monkeypatch, config_tree):
     """Record stage calls instead of running them; config comes from a temp copy of the fixture tree."""
     log = []
-    monkeypatch.setattr(gate, "run_unit_tests", lambda root: log.append(("test",)))
+    monkeypatch.setattr(
+        gate, "run_unit_tests", lambda root, junit=None: log.append(("test",) if junit is None else ("test", junit))
+    )
     monkeypatch.setattr(image_build, "build_image", lambda site: log.append(("image", site.sandbox)))
     monkeypatch.setattr(push_stage, "push_image", lambda targets: log.append(("push", [t.name for t in targets])) or [])
     monkeypatch.setattr(
@@ -103,6 +105,11 @@ def test_test_and_image_alone(stages):
     assert stages == [("test",), ("image", False)]
 
 
+def test_junit_reaches_the_test_stage(stages):
+    assert inv("test", "--junit=reports/junit.xml") == 0
+    assert stages == [("test", "reports/junit.xml")]
+
+
 # --- the installed `inv` itself (reads invoke.yaml, so the executor is wired for users) --------
 
 
@@ -141,6 +148,20 @@ def test_inv_bad_input_is_one_line_exit_2_and_no_traceback():
         "error: unknown account 'nope' (no tests/data/tree/config/accounts/nope.yaml) (known accounts: prod, staging)\n"
     )
     assert "pytest" not in result.stdout  # the test stage never started
+
+
+def test_inv_json_failure_prints_one_json_document_on_stdout():
+    import json
+
+    result = run_inv("deploy", "--account=nope", "--yes", "--json")
+    assert result.returncode == 2
+    assert json.loads(result.stdout) == {
+        "error": "unknown account 'nope' (no tests/data/tree/config/accounts/nope.yaml) (known accounts: prod, staging)",
+        "exit_code": 2,
+        "account": "nope",
+        "stage": "preflight",
+    }
+    assert result.stderr.startswith("error: unknown account 'nope'")
 
 
 def test_inv_config_shows_each_accounts_values_with_secrets_redacted():
@@ -247,3 +268,27 @@ def test_results_piped_through_a_ci_log_are_whole(config_tree):
         and "PLACEHOLDERciphertext" not in origins.stdout
     )
     assert listed.stdout.splitlines()[0].split() == ["account", "id", "region", "deployer", "approval"]
+
+
+def test_ci_check_fails_until_the_generators_ran_then_passes(config_tree, capsys):
+    assert inv("ci.check") == 1
+    out, err = capsys.readouterr()
+    assert "ci/Jenkinsfile" in out and "missing" in out
+    assert err.splitlines()[-1] == (
+        "error: generated CI files differ from what config/accounts gives now: .github/workflows/deliver.yml "
+        "(missing), .github/workflows/taupage-refresh.yml (missing), ci/Jenkinsfile (missing) "
+        "(run inv ci.github and inv ci.jenkins and commit the result)"
+    )
+    assert inv("ci.github") == 0 and inv("ci.jenkins") == 0
+    assert "written" in capsys.readouterr().out
+    assert inv("ci.check") == 0
+    assert (config_tree / ".github" / "workflows" / "deliver.yml").is_file()
+
+
+def test_ci_check_json_failure_is_one_document(config_tree, capsys):
+    import json
+
+    assert inv("ci.check", "--json") == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["exit_code"] == 1 and document["stage"] == "ci.check"
+    assert [s["state"] for s in document["result"]] == ["missing", "missing", "missing"]

@@ -49,6 +49,7 @@ def deploy(
     yes: bool = False,
     lock_wait: Any = None,
     backup_wait: Any = None,
+    plan: str | None = None,
     **_: Any,
 ) -> None:
     """deploy: valid targets, a sensible --lock-wait, approval can be had; on a terminal it is asked
@@ -59,6 +60,8 @@ def deploy(
     found = resolution.targets(account, sandbox)
     interactive = sys.stdin.isatty()
     check_approval_possible(found, assume_yes=yes, interactive=interactive)
+    if plan:
+        return saved_plan(resolution, found, plan, yes=yes)
     pending = needs_approval(found)
     if pending and not yes:
         from ghe_backup.delivery.deploy.planning import plan_accounts
@@ -67,6 +70,43 @@ def deploy(
 
         images = images_for(pending)
         resolution.approved = approve_all(plan_accounts(pending, lambda target: images[target.name]))
+
+
+def saved_plan(resolution: Any, found: list[Any], path: str, *, yes: bool) -> None:
+    """deploy --plan=FILE: a plan for every account, its image in each account's registry; what is
+    deployed is that plan (refused later, exit 2, if the account moved on). Approved by --yes (the CI's
+    own approval) or, on a terminal, asked again."""
+    from pathlib import Path
+
+    from ghe_backup.delivery.deploy.planning import load
+    from ghe_backup.delivery.deploy.steps import Intent
+    from ghe_backup.delivery.push.push import images_for
+    from ghe_backup.delivery.target import ImageRef
+    from ghe_backup.edge.prompt import approve_all
+
+    plans = {p.account: p for p in load(Path(path).expanduser())}
+    missing = [t.name for t in found if t.name not in plans]
+    if missing:
+        raise UsageError(
+            f"--plan: {path} has no plan for {', '.join(missing)}", hint="plan those accounts: inv plan --out"
+        )
+    for target in found:
+        saved = plans[target.name]
+        there = images_for([target], tag=saved.image_tag)[target.name].digest
+        if there is None or (saved.image_digest and there != saved.image_digest):
+            now = f"has {there}" if there else "does not have it"
+            raise UsageError(
+                f"{target.name}: the plan's image {saved.repository}:{saved.image_tag} ({saved.image_digest or 'any digest'}) "
+                f"is not what {target.registry} holds: it {now}",
+                hint="push that image first, or make a new plan",
+            )
+        resolution.intents[target.name] = Intent(
+            image=ImageRef(tag=saved.image_tag, digest=there, repository=target.repository)
+        )
+    chosen = [plans[t.name] for t in found]
+    if not yes:
+        approve_all([p for p in chosen if p.approval_needed])
+    resolution.approved = {p.account: p for p in chosen}
 
 
 def history(

@@ -11,7 +11,10 @@ approval) fails before anything is tested, built, pushed or deployed. And only t
 goes to stderr, so a result on stdout (``--json``) is one document.
 
 This is also the one place where ``GheBackupError`` becomes a one-line message and a named
-exit code (a traceback only with ``inv --debug`` or ``GHE_BACKUP_DEBUG=1``).
+exit code (a traceback only with ``inv --debug`` or ``GHE_BACKUP_DEBUG=1``). With ``--json`` a
+failure also prints one JSON document on stdout (``error``, ``exit_code``, ``account``,
+``stage``; see ``jsonout``), and what the named tasks printed is held back until the run ends,
+so stdout holds exactly one document either way.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from typing import Any
 from invoke import Call, Executor, Task
 from invoke.exceptions import Exit
 
-from ghe_backup.edge import settings, targets
-from ghe_backup.errors import Attention, GheBackupError
+from ghe_backup.edge import render, settings, targets
+from ghe_backup.edge.jsonout import HeldOutput, Where, error_document, json_wanted
+from ghe_backup.errors import Attention, ExitCode, GheBackupError
 
 
 def preflight(check: Callable[..., None]) -> Callable[[Task], Task]:
@@ -46,6 +50,17 @@ def dry_run(form: Callable[..., Any]) -> Callable[[Task], Task]:
 
     def attach(t: Task) -> Task:
         t.dry_form = form  # type: ignore[attr-defined]
+        return t
+
+    return attach
+
+
+def standalone_with(*flags: str) -> Callable[[Task], Task]:
+    """The task's prerequisites do not run when one of ``flags`` is given (``deploy --plan=FILE``
+    deploys an image that was already pushed: nothing to test, build or push)."""
+
+    def attach(t: Task) -> Task:
+        t.standalone_with = flags  # type: ignore[attr-defined]
         return t
 
     return attach
@@ -79,7 +94,10 @@ class PipelineExecutor(Executor):
     def expand_calls(self, calls: list[Call]) -> list[Call]:
         expanded: list[Call] = []
         for call in calls:
-            pre = [hand_down(Call(p) if isinstance(p, Task) else p, call.kwargs) for p in call.pre]
+            standalone = any(call.kwargs.get(flag) for flag in getattr(call.task, "standalone_with", ()))
+            pre = (
+                [] if standalone else [hand_down(Call(p) if isinstance(p, Task) else p, call.kwargs) for p in call.pre]
+            )
             post = [Call(p) if isinstance(p, Task) else p for p in call.post]
             expanded.extend(self.expand_calls(pre))
             expanded.append(call)
@@ -87,20 +105,44 @@ class PipelineExecutor(Executor):
         return expanded
 
     def execute(self, *tasks: Any) -> dict[Task, Any]:
+        direct = self.normalize(tasks)
+        held = HeldOutput() if json_wanted(direct) else None
+        self.where = Where()
         try:
             targets.begin(self.config)  # resolved once for this run: every check and task shares it
-            return self.run_calls(self.normalize(tasks))
+            results = self.run_calls(direct, held)
+        except Attention as err:  # not a failure (plan --exit-code, status --check): the result stands
+            print(f"attention: {err}", file=sys.stderr, flush=True)
+            if held is not None:
+                held.release()
+            raise Exit(code=int(err.exit_code)) from None
         except GheBackupError as err:
             if self._debug():
                 traceback.print_exc()
-            label = "attention" if isinstance(err, Attention) else "error"
-            print(f"{label}: {err}", file=sys.stderr, flush=True)
+            print(f"error: {err}", file=sys.stderr, flush=True)
+            self._fail(held, str(err), err.exit_code, err)
             raise Exit(code=int(err.exit_code)) from None
         except KeyboardInterrupt:
             print("error: interrupted", file=sys.stderr, flush=True)
-            raise Exit(code=130) from None
+            self._fail(held, "interrupted", ExitCode.INTERRUPTED)
+            raise Exit(code=int(ExitCode.INTERRUPTED)) from None
+        except Exit:  # a task chose its exit code (not an error): its document stands
+            if held is not None:
+                held.release()
+            raise
+        except Exception as err:  # a bug: Invoke prints the traceback on stderr; stdout still gets its document
+            self._fail(held, f"unexpected {type(err).__name__} (the traceback is on stderr)", ExitCode.FAILED)
+            raise
+        if held is not None:
+            held.release()
+        return results
 
-    def run_calls(self, direct: list[Call]) -> dict[Task, Any]:
+    def _fail(self, held: HeldOutput | None, message: str, code: int, error: Any = None) -> None:
+        """With --json: the one document on stdout is the error (what was printed goes under ``result``)."""
+        if held is not None:
+            render.print_json(error_document(message, int(code), where=self.where, error=error, held=held))
+
+    def run_calls(self, direct: list[Call], held: HeldOutput | None = None) -> dict[Task, Any]:
         """Invoke's loop, plus: preflight first; stdout belongs to the tasks the user named.
 
         A prerequisite's output goes to stderr, so ``inv deploy --json`` prints one document.
@@ -113,11 +155,11 @@ class PipelineExecutor(Executor):
         self.run_preflight(calls, dry=dry)
         results: dict[Task, Any] = {}
         for call in calls:
+            self.where = Where(stage=call.called_as or call.task.name, call=call)
             self.config.load_collection(self.collection.configuration(call.called_as))
             self.config.load_shell_env()
             context = call.make_context(self.config, core_parse_result=self.core)
-            output = contextlib.nullcontext() if call in direct else contextlib.redirect_stdout(sys.stderr)
-            with output:
+            with self._output(call, direct, held):
                 if dry and hasattr(call.task, "dry_form"):
                     results[call.task] = call.task.dry_form(context, *call.args, **call.kwargs)
                 elif dry and not getattr(call.task, "read_only", False):
@@ -132,6 +174,16 @@ class PipelineExecutor(Executor):
         except AttributeError:
             return False
 
+    @staticmethod
+    def _output(call: Call, direct: list[Call], held: HeldOutput | None) -> Any:
+        """Where a task's stdout goes: a named task's to stdout (held back with --json), others' to stderr."""
+        if call not in direct:
+            return contextlib.redirect_stdout(sys.stderr)
+        if held is None:
+            return contextlib.nullcontext()
+        # With --json only documents reach stdout; a named task without --json reports on stderr.
+        return contextlib.redirect_stdout(held.buffer if call.kwargs.get("json") else sys.stderr)
+
     def run_preflight(self, calls: list[Call], *, dry: bool = False) -> None:
         # Checks must see the config the tasks will see (collection defaults, INVOKE_* env).
         self.config.load_collection(self.collection.configuration())
@@ -139,6 +191,7 @@ class PipelineExecutor(Executor):
         for call in calls:
             check = getattr(call.task, "preflight", None)
             if check is not None:
+                self.where = Where(stage="preflight", call=call)
                 # a dry run changes nothing, so there is nothing to approve: never ask
                 check(self.config, **({**call.kwargs, "yes": True} if dry else call.kwargs))
 

@@ -210,3 +210,16 @@ def pipeline(stages: list[Any]) -> list[Table]:
     behind = [s.account for s in stages if s.behind]
     notes = [f"behind: {', '.join(behind)}" if behind else "every account runs what the tree would deploy"]
     return [Table(columns, rows, title="pipeline", notes=notes)]
+
+
+def generated(states: list[Any]) -> list[Table]:
+    """Generated CI files (``inv ci.github``, ``ci.jenkins``, ``ci.check``)."""
+    return [Table(("file", "state", "written by"), [(s.path, s.state, f"inv {s.generator}") for s in states])]
+
+
+def lint(results: list[Any]) -> list[Table]:
+    """Linters over the CI files (``inv ci.lint``)."""
+    rows = [
+        (r.tool, r.version, ", ".join(r.files), "ok" if r.ok else "problems", f"{r.seconds:.1f} s") for r in results
+    ]
+    return [Table(("linter", "version", "files", "result", "took"), rows)]

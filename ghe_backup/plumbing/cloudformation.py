@@ -197,7 +197,9 @@ class CloudFormationAccount:
             except ClientError:
                 continue  # a stack stuck half-way may have none
             except BotoCoreError as err:
-                raise Unreachable(f"reading the resources of {name}: AWS did not answer: {type(err).__name__}") from None
+                raise Unreachable(
+                    f"reading the resources of {name}: AWS did not answer: {type(err).__name__}"
+                ) from None
             for r in resources:
                 if r.get("ResourceType") == "AWS::AutoScaling::LaunchConfiguration" and r.get("PhysicalResourceId"):
                     physical[r["PhysicalResourceId"]] = name
