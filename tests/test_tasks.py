@@ -12,14 +12,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from invoke import Program
 
 import tasks
 from ghe_backup.delivery import gate
 from ghe_backup.delivery.deploy import run as deploy_run
 from ghe_backup.delivery.image import build as image_build
 from ghe_backup.delivery.push import push as push_stage
-from ghe_backup.edge.executor import PipelineExecutor
+from ghe_backup.edge.program import PipelineProgram
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE_TREE = REPO / "tests" / "data" / "tree"
@@ -42,7 +41,7 @@ def stages(monkeypatch, config_tree):
 
 
 def inv(*argv):
-    program = Program(namespace=tasks.ns, executor_class=PipelineExecutor, name="inv", binary="inv")
+    program = PipelineProgram(namespace=tasks.ns)
     try:
         program.run(["inv", *argv])
     except SystemExit as exit_:  # Program raises it for Exit

@@ -24,10 +24,11 @@ from collections.abc import Callable
 from typing import Any
 
 from invoke import Call, Executor, Task
-from invoke.exceptions import Exit
+from invoke.exceptions import AmbiguousEnvVar, Exit, UncastableEnvVar
 
 from ghe_backup.edge import settings, targets
-from ghe_backup.errors import GheBackupError
+from ghe_backup.errors import ExitCode, GheBackupError
+from ghe_backup.plumbing import logredact
 
 
 def preflight(check: Callable[..., None]) -> Callable[[Task], Task]:
@@ -70,9 +71,14 @@ class PipelineExecutor(Executor):
         return expanded
 
     def execute(self, *tasks: Any) -> dict[Task, Any]:
+        logredact.install()  # also when run by Invoke's own inv: no secret in debug logs
         try:
+            settings.check_environment()
             targets.begin(self.config)  # resolved once for this run: every check and task shares it
             return self.run_calls(self.normalize(tasks))
+        except (AmbiguousEnvVar, UncastableEnvVar) as err:  # an INVOKE_* variable Invoke cannot place
+            print(f"error: Invoke config from the environment: {err}", file=sys.stderr, flush=True)
+            raise Exit(code=int(ExitCode.BAD_INPUT)) from None
         except GheBackupError as err:
             if self._debug():
                 traceback.print_exc()
@@ -105,6 +111,7 @@ class PipelineExecutor(Executor):
         # Checks must see the config the tasks will see (collection defaults, INVOKE_* env).
         self.config.load_collection(self.collection.configuration())
         self.config.load_shell_env()
+        settings.check_config(self.config)
         for call in calls:
             check = getattr(call.task, "preflight", None)
             if check is not None:
