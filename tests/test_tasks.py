@@ -15,6 +15,7 @@ import pytest
 
 import tasks
 from ghe_backup.delivery import gate
+from ghe_backup.delivery.deploy import reachability
 from ghe_backup.delivery.deploy import run as deploy_run
 from ghe_backup.delivery.image import build as image_build
 from ghe_backup.delivery.push import push as push_stage
@@ -26,7 +27,7 @@ INV = str(Path(sys.executable).parent / "inv")
 
 
 @pytest.fixture
-def stages(monkeypatch, config_tree):
+def stages(monkeypatch, config_tree, probes):
     """Record stage calls instead of running them; config comes from a temp copy of the fixture tree."""
     log = []
     monkeypatch.setattr(gate, "run_unit_tests", lambda root: log.append(("test",)))
@@ -37,7 +38,17 @@ def stages(monkeypatch, config_tree):
         "deploy_accounts",
         lambda targets, ask: log.append(("deploy", [t.name for t in targets], ask is None)) or [],
     )
+    # The fixture tree's agents and registries do not exist: probes are recorded, not sent
+    # (tests/delivery/deploy/test_reachability.py sends them to real servers).
+    monkeypatch.setattr(
+        reachability, "check_reachable", lambda targets, kinds: probes.append(([t.name for t in targets], kinds))
+    )
     return log
+
+
+@pytest.fixture
+def probes():
+    return []
 
 
 def inv(*argv):
@@ -49,9 +60,11 @@ def inv(*argv):
     return 0
 
 
-def test_deploy_runs_each_stage_once_in_order(stages):
+def test_deploy_runs_each_stage_once_in_order(stages, probes):
     assert inv("deploy", "--account=staging") == 0
     assert stages == [("test",), ("image", False), ("push", ["staging"]), ("deploy", ["staging"], False)]
+    # before any stage: push's check probes the registry, deploy's the agent and the role (each once)
+    assert probes == [(["staging"], ("registry",)), (["staging"], ("lizzy", "role"))]
 
 
 def test_account_reaches_push_and_deploy_and_several_accounts_test_and_build_once(stages):

@@ -22,12 +22,20 @@ def targets(config: Any, account: list[str] | None = None, sandbox: bool | None 
     resolve(config).targets(account, sandbox)
 
 
+def push(config: Any, account: list[str] | None = None, sandbox: bool | None = None, **_: Any) -> None:
+    """push: valid targets, and each registry answers."""
+    resolution = resolve(config)
+    resolution.probe(resolution.targets(account, sandbox), ("registry",))
+
+
 def deploy(
     config: Any, account: list[str] | None = None, sandbox: bool | None = None, yes: bool = False, **_: Any
 ) -> None:
-    """deploy: valid targets, and approval can be had."""
-    found = resolve(config).targets(account, sandbox)
+    """deploy: valid targets, approval can be had, and the agent, the deploy role and the registry answer."""
+    resolution = resolve(config)
+    found = resolution.targets(account, sandbox)
     check_approval_possible(found, assume_yes=yes, interactive=sys.stdin.isatty())
+    resolution.probe(found, ("lizzy", "role", "registry"))
 
 
 def history(config: Any, account: str | None = None, limit: str | None = None, **_: Any) -> None:
