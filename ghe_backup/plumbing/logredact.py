@@ -26,7 +26,10 @@ SECRET_NAMES = (
 )
 _XML = re.compile(rf"(<((?:{SECRET_NAMES}))>)(.*?)(</\2>)", re.I | re.S)
 _QUOTED = re.compile(rf"""((['"])(?:{SECRET_NAMES})\2\s*[:=]\s*b?)(['"])((?:\\.|(?!\3).)*)\3""", re.I | re.S)
-_ASSIGNED = re.compile(rf"""(\b(?:{SECRET_NAMES})\s*[=:]\s*)(?!['"\s<])([^\s&,;'"<>]+)""", re.I)
+_ASSIGNED = re.compile(
+    rf"""(\b(?:{SECRET_NAMES})\s*[=:]\s*)(?!['"\s<])((?:(?:Bearer|Basic|Token|AWS4-HMAC-SHA256)\s+)?[^\s&,;'"<>]+)""",
+    re.I,
+)
 _PEM = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S)
 
 _known: set[str] = set()

@@ -31,7 +31,6 @@ POLL_INTERVAL = (0.1, 60.0)
 _ECR = re.compile(r"([0-9]{12})\.dkr\.ecr(-fips)?\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?")
 _ROLE_NAME = re.compile(r"[A-Za-z0-9+=,.@_-]{1,64}")
 _CIPHERTEXT = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")  # base64, as KMS' CiphertextBlob is
-_AZ = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+[a-z]")
 
 
 # -- pipeline: settings ------------------------------------------------------------------------
@@ -76,6 +75,8 @@ def lizzy_url(value: Any, settings: Any) -> Problem:
             f"{shown(value)} is not an https URL",
             "tokens are only sent over https (plain http is allowed for 127.0.0.1/localhost)",
         )
+    if not parsed.hostname.isascii():
+        return f"{shown(value)} has non-ASCII letters in its host name", "type the host name in ASCII (look-alikes?)"
     if parsed.query or parsed.fragment or any(c.isspace() for c in value) or port == 0:
         return f"{shown(value)} has a query, a fragment, spaces or port 0", "use https://host[:port][/path]"
     return None
@@ -139,8 +140,6 @@ def poll_max_interval(value: Any, settings: Any) -> Problem:
         return None
     if not math.isfinite(value) or not low <= value <= high:
         return f"{value} is not a number of seconds between {low:g} and {high:g}", "e.g. 2"
-    if value > settings.deploy_timeout:
-        return f"{value} is longer than deploy_timeout ({settings.deploy_timeout})", "poll more often than that"
     return None
 
 
@@ -193,6 +192,8 @@ def hostname(value: Any, _: Any) -> Problem:
         return "missing or empty: backups need the appliance's host name", "e.g. GHE_HOSTNAME: github.example.org"
     if not isinstance(value, str):
         return f"{shown(value)} is not a host name", "e.g. github.example.org"
+    if secret_kind(value):
+        return f"{shown(value)}, not a host name", "give the appliance's host name, e.g. github.example.org"
     if "://" in value or "/" in value:
         host = urlparse(value).hostname if "://" in value else value.split("/", 1)[0]
         return f"{shown(value)} is a URL, not a host name", f"give the host only{': ' + host if host else ''}"
