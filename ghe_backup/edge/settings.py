@@ -29,6 +29,8 @@ DEFAULTS: dict[str, Any] = {
         },
     }
 }
+#: Where the image gets backup-utils from: GitHub (git) or the stand-in in the build context (offline).
+BACKUP_UTILS_SOURCES = ("git", "context")
 TRUE = frozenset({"1", "true", "yes", "on"})
 FALSE = frozenset({"0", "false", "no", "off", ""})
 #: Where the build's pip looks for the host's trusted CAs, in order (behind a TLS-inspecting proxy).
@@ -90,11 +92,11 @@ def check_config(config: Any) -> None:
     if "INVOKE_GHE_SANDBOX" not in os.environ:
         parse_switch(_section(config, "ghe", "sandbox"), "ghe.sandbox (Invoke config)")
     for key, value in image_settings(config).items():
-        if not isinstance(value, str) or not value.strip() or not value.isprintable():
-            raise UsageError(
-                f"ghe.image.{key} (Invoke config): {shown(value)} is not a one-line text",
-                hint="see docs/image-and-push.md",
-            )
+        where = f"ghe.image.{key} (Invoke config)"
+        if not isinstance(value, str) or not value.strip() or not value.isprintable() or " " in value.strip():
+            raise UsageError(f"{where}: {shown(value)} is not a one-word text", hint="see docs/image-and-push.md")
+        if key == "backup_utils_source" and value not in BACKUP_UTILS_SOURCES:
+            raise UsageError(f"{where}: {shown(value)} is not allowed", hint="use one of: git, context")
 
 
 def pip_cert(config: Any, system_bundle: Path = SYSTEM_CA_BUNDLE) -> Path | None:
@@ -146,10 +148,11 @@ def setting_variables() -> set[str]:
 def check_environment(environ: Mapping[str, str] | None = None) -> None:
     """Every environment variable the pipeline reads has a value it can use, before any task runs.
 
-    Switches are yes/no values; ``GHE_BACKUP_ROOT`` is a checkout with ``config/``;
-    ``GHE_BACKUP_USER`` (who deploys, in the history) is one printable line. Variables read only by
-    one stage (the CA bundles of the build, the sandbox's port base, the Lizzy token) are checked
-    where they are read, with the same one-line errors.
+    Switches are yes/no values; ``INVOKE_GHE_*`` name a setting (Invoke ignores a misspelled one);
+    ``GHE_BACKUP_ROOT`` is a checkout with ``config/``; ``GHE_SANDBOX_PORT_BASE`` is a port base;
+    ``GHE_BACKUP_USER`` (who deploys, in the history) is one printable line. The CA bundles of the
+    build are checked when the build site resolves (in the image's preflight), the Lizzy token
+    when a probe or the deployer reads it: each with the same one-line errors, before any stage.
     """
     env = os.environ if environ is None else environ
     for name in SWITCH_VARIABLES:
@@ -162,6 +165,10 @@ def check_environment(environ: Mapping[str, str] | None = None) -> None:
             f"{name}: not a setting (Invoke would ignore it)",
             hint=f"did you mean {close[0]}?" if close else f"settings: {', '.join(sorted(known))}",
         )
+    if "GHE_SANDBOX_PORT_BASE" in env:  # read by the sandbox when it starts; wrong is wrong for every task
+        from ghe_backup.sandbox.state import port_base
+
+        port_base(env["GHE_SANDBOX_PORT_BASE"])
     root = env.get("GHE_BACKUP_ROOT")
     if root:
         path = Path(root).expanduser()

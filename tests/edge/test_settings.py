@@ -145,5 +145,7 @@ def test_invoke_config_settings_are_checked_up_front(monkeypatch):
     settings.check_config(Config(overrides={"ghe": {"sandbox": "no", "image": {"base_image": "debian:12"}}}))
     with pytest.raises(UsageError, match=r"ghe.sandbox \(Invoke config\): 'perhaps' is not a yes/no value"):
         settings.check_config(Config(overrides={"ghe": {"sandbox": "perhaps"}}))
-    with pytest.raises(UsageError, match=r"ghe.image.base_image \(Invoke config\): 12 is not a one-line text"):
+    with pytest.raises(UsageError, match=r"ghe.image.base_image \(Invoke config\): 12 is not a one-word text"):
         settings.check_config(Config(overrides={"ghe": {"image": {"base_image": 12}}}))
+    with pytest.raises(UsageError, match=r"ghe.image.backup_utils_source \(Invoke config\): 'svn' is not allowed"):
+        settings.check_config(Config(overrides={"ghe": {"image": {"backup_utils_source": "svn"}}}))

@@ -194,6 +194,7 @@ def select_accounts(
     """The named accounts, in the order given, each once; unknown names list the known ones."""
     if isinstance(names, str):
         names = [names]
+    names = [n for n in names or [] if n != ""]  # --account= names nothing
     if not names:
         raise ConfigError("no account given", hint="pass --account=NAME (see: inv accounts)")
     known = ", ".join(accounts) or "none"

@@ -158,8 +158,19 @@ def validate_document(doc: YamlDocument, schema: dict[str, Any] = CONFIG_FILE) -
     errors = list(jsonschema.Draft7Validator(schema).iter_errors(doc.data))
     if not errors:
         return
-    first = min(errors, key=lambda e: (doc.line_of(_key_path(e.absolute_path)) or 0, len(e.absolute_path)))
+    first = min(errors, key=lambda e: (_line(doc, e), len(e.absolute_path)))
     raise describe(doc, first)
+
+
+def _line(doc: YamlDocument, error: jsonschema.ValidationError) -> int:
+    """Where the problem is: the offending key for unknown keys (the mapping starts higher up)."""
+    path = _key_path(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        extra = set(error.instance) - set(error.schema.get("properties", {}))
+        lines = [doc.lines.get((*path, str(key))) for key in extra]
+        if any(lines):
+            return min(line for line in lines if line)
+    return doc.line_of(path) or 0
 
 
 def _key_path(path: Any) -> tuple[str, ...]:
@@ -226,4 +237,5 @@ def describe(doc: YamlDocument, error: jsonschema.ValidationError) -> ConfigErro
 
 def _name(key: str) -> str:
     """A key as a message may show it: names as they are, anything odd escaped or withheld."""
-    return key if key.isascii() and key.isprintable() and len(key) <= 60 else shown(key)
+    plain = key.isascii() and key.isprintable() and len(key) <= 60 and not secret_kind(key)
+    return key if plain else shown(key)

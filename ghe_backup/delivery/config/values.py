@@ -218,7 +218,8 @@ def snapshots(value: Any, _: Any) -> Problem:
 def schedule(value: Any, settings: Any) -> Problem:
     problem = schedules.schedule_problem(None if value is MISSING else value)
     if problem:
-        return f"{shown(value) if value is not MISSING else ''} {problem}".strip(), (
+        shown_value = f"{shown(value)} " if isinstance(value, str) and value.strip() else ""
+        return f"{shown_value}{problem}", (
             "five fields in UTC: minute hour day-of-month month day-of-week, e.g. '0 */2 * * *'"
         )
     return None

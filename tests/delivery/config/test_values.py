@@ -147,7 +147,7 @@ def test_good_values_pass(check, good):
         (values.schedule, "0 0 29 2 *", "'0 0 29 2 *' never fires within a year"),
         (values.schedule, "* * * * * * *", "is not a cron expression the container accepts"),
         (values.schedule, MISSING, "missing or empty: the container refuses to start without a schedule"),
-        (values.schedule, 5, "5 missing or empty"),
+        (values.schedule, 5, "missing or empty"),
     ],
 )
 def test_bad_values_are_refused_with_what_and_how_to_fix(check, value, message):
