@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -217,3 +221,68 @@ def test_every_probe_runs_at_once_and_the_first_failure_in_order_wins(server, mo
 def test_a_senza_account_has_no_agent_to_probe(monkeypatch, server):
     senza = target(monkeypatch, lizzy=None, registry=server.host, deployer="senza")
     assert [p.kind for p in reachability.check_reachable([senza], ("lizzy", "registry"), report=print)] == ["registry"]
+
+
+# --- the sandbox's real agents, STS and registry (integration) ----------------------------------
+
+INV = str(Path(sys.executable).parent / "inv")
+REPO = Path(__file__).resolve().parents[3]
+
+
+def run_inv(root, *argv, env=None):
+    """The installed inv of this checkout, on the config tree at ``root``."""
+    env = {**os.environ, "GHE_BACKUP_ROOT": str(root), **(env or {})}
+    return subprocess.run([INV, *argv], cwd=REPO, capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.mark.integration
+def test_the_sandbox_agents_role_and_registry_answer(sandbox_engine_registry, sandbox_accounts, shipped_tree):
+    from ghe_backup.edge.targets import Resolution
+
+    found = Resolution(shipped_tree).targets(["prod", "staging"], True)
+    probes = reachability.check_reachable(found, report=lambda line: None)
+    assert sorted((p.account, p.kind) for p in probes) == [
+        (name, kind) for name in ("prod", "staging") for kind in ("lizzy", "registry", "role")
+    ]
+    assert all(p.seconds < 10 for p in probes)
+
+
+@pytest.mark.integration
+def test_a_token_the_agent_rejects_stops_deploy_before_the_tests_run(
+    sandbox_engine_registry, sandbox_accounts, shipped_tree
+):
+    started = time.monotonic()
+    result = run_inv(
+        shipped_tree, "deploy", "--account=prod", "--sandbox", "--yes", env={"GHE_SANDBOX_LIZZY_TOKEN": "not-valid"}
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[-1].startswith("error: Lizzy at http://127.0.0.1:")
+    assert "refused the token (401)" in result.stderr and "not-valid" not in result.stderr
+    assert time.monotonic() - started < 10  # was: after test, image and push
+    assert "passed" not in result.stdout + result.stderr and not (shipped_tree / ".state").exists()
+
+
+@pytest.mark.integration
+def test_debug_output_shows_no_credential(sandbox_engine_registry, sandbox_accounts, shipped_tree):
+    """`inv --debug deploy` (stopped by its preflight) and `inv --debug status`: botocore logs the
+    AssumeRole answer and the session token of every later call; nothing secret shows."""
+    import re
+
+    from ghe_backup.sandbox import tokeninfo
+
+    bad_token = {"GHE_SANDBOX_LIZZY_TOKEN": "wrong-token-but-a-secret"}
+    deploy = run_inv(shipped_tree, "--debug", "deploy", "--account=prod", "--sandbox", "--yes", env=bad_token)
+    status = run_inv(shipped_tree, "--debug", "status", "--account=prod", "--sandbox")
+    assert (deploy.returncode, status.returncode) == (2, 0), deploy.stderr[-500:] + status.stderr[-500:]
+    text = deploy.stdout + deploy.stderr + status.stdout + status.stderr
+    assert "<SecretAccessKey><redacted></SecretAccessKey>" in text and "'X-Amz-Security-Token': b'<redacted>'" in text
+    for secret in [*tokeninfo.read_tokens(sandbox_accounts), "wrong-token-but-a-secret"]:
+        assert secret not in text
+    for shape in (
+        r"<SecretAccessKey>(?!<redacted>)",
+        r"<SessionToken>(?!<redacted>)",
+        r"'X-Amz-Security-Token': b'(?!<redacted>)",
+        r"x-amz-security-token:(?!<redacted>)",
+        r"Signature=(?!<redacted>)[0-9a-f]",
+    ):
+        assert not re.search(shape, text, re.I), shape
