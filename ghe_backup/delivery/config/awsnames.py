@@ -1,17 +1,18 @@
 """AWS names that exist, from the data botocore ships (offline): regions and EC2 instance types.
 
 Read lazily and once per process, and without importing botocore: the partitions file is 7 KB;
-the EC2 model is 4 MB uncompressed, so only its ``InstanceType`` shape is decoded (about 10 ms).
+the EC2 model is 4 MB uncompressed, so it is decompressed only up to its ``InstanceType`` shape,
+and only that shape's list is decoded.
 When the data cannot be found (a botocore without it), names are not checked, never refused.
 """
 
 from __future__ import annotations
 
 import functools
-import gzip
 import importlib.util
 import json
 import re
+import zlib
 from pathlib import Path
 
 
@@ -44,19 +45,29 @@ def instance_types() -> frozenset[str] | None:
     versions = sorted((folder / "ec2").glob("*/service-2.json*")) if folder else []
     if not versions:
         return None
-    path = versions[-1]
     try:
-        raw = path.read_bytes()
-        text = (gzip.decompress(raw) if path.suffix == ".gz" else raw).decode()
-        return frozenset(_shape_enum(text, "InstanceType"))
-    except (OSError, ValueError, KeyError, TypeError, EOFError):
+        return frozenset(shape_enum(versions[-1], "InstanceType"))
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zlib.error):
         return None
 
 
-def _shape_enum(text: str, shape: str) -> list[str]:
-    """The ``enum`` of one shape of a service model, decoding only that shape when it can be found."""
-    found = re.search(rf'"{shape}"\s*:\s*\{{\s*"type"\s*:\s*"string"\s*,\s*"enum"', text)
-    if found:
-        value, _ = json.JSONDecoder().raw_decode(text, found.start() + text[found.start() :].index("{"))
-        return list(value["enum"])
-    return list(json.loads(text)["shapes"][shape]["enum"])
+def shape_enum(path: Path, shape: str) -> list[str]:
+    """The ``enum`` of one string shape of a service model (``service-2.json[.gz]``).
+
+    The EC2 model is 4 MB; it is decompressed only as far as the shape, and only the shape's list
+    is decoded. A model laid out otherwise is decoded in full.
+    """
+    start = re.compile(rb'"' + shape.encode() + rb'"\s*:\s*\{\s*"type"\s*:\s*"string"\s*,\s*"enum"\s*:\s*\[')
+    raw = path.read_bytes()
+    stream = zlib.decompressobj(16 + zlib.MAX_WBITS) if path.suffix == ".gz" else None
+    text, searched, step = bytearray(), 0, 256 * 1024
+    for offset in range(0, len(raw), step):
+        text += stream.decompress(raw[offset : offset + step]) if stream else raw[offset : offset + step]
+        found = start.search(text, max(0, searched - 200))  # a match may straddle two pieces
+        end = text.find(b"]", found.end()) if found else -1
+        if found and end >= 0:
+            return list(json.loads(bytes(text[found.end() - 1 : end + 1])))
+        searched = len(text)
+    if stream:
+        text += stream.flush()
+    return list(json.loads(bytes(text))["shapes"][shape]["enum"])

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ghe_backup.backup.schedule import parse_schedule
 from ghe_backup.errors import ConfigError
 
 SLOT = dt.timedelta(minutes=59)
@@ -23,6 +22,8 @@ DAY, WEEK, YEAR = dt.timedelta(days=1), dt.timedelta(days=7), dt.timedelta(days=
 
 def schedule_problem(expression: object) -> str | None:
     """Why ``expression`` cannot be a backup schedule, or None."""
+    from ghe_backup.backup.schedule import parse_schedule  # croniter: loaded when a schedule is checked
+
     if not isinstance(expression, str) or not expression.strip():
         return "missing or empty: the container refuses to start without a schedule"
     try:
@@ -38,7 +39,7 @@ def longest_gap(expression: str) -> dt.timedelta:
     """The longest time between two runs, over one period of the schedule."""
     from croniter import croniter
 
-    end = EPOCH + _period(expression, expression) + dt.timedelta(days=1)
+    end = EPOCH + _period(expression, expression)
     it = croniter(expression, EPOCH - dt.timedelta(seconds=1))
     previous, gap = None, dt.timedelta(0)
     for _ in range(5000):  # a denser schedule has no long gap worth finding

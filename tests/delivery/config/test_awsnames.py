@@ -20,11 +20,18 @@ def test_instance_types_of_the_ec2_model():
     assert "m5.lrage" not in types and len(types) > 500
 
 
-def test_the_shape_is_found_without_decoding_the_whole_model():
-    model = '{"shapes":{"Other":{"type":"string"},"InstanceType":{"type":"string","enum":["a.b","c.d"]},"X":1}}'
-    assert awsnames._shape_enum(model, "InstanceType") == ["a.b", "c.d"]
-    spaced = '{"shapes": {"InstanceType": {"enum": ["e.f"], "type": "string"}}}'  # another layout: full decode
-    assert awsnames._shape_enum(spaced, "InstanceType") == ["e.f"]
+def test_the_shape_is_found_without_decoding_the_whole_model(tmp_path):
+    import gzip
+
+    compact = '{"shapes":{"Other":{"type":"string"},"InstanceType":{"type":"string","enum":["a.b","c.d"]},"X":1}}'
+    (tmp_path / "compact.json").write_text(compact)
+    assert awsnames.shape_enum(tmp_path / "compact.json", "InstanceType") == ["a.b", "c.d"]
+    pretty = '{"shapes": {"InstanceType": {\n  "type": "string",\n  "enum": [\n    "e.f"\n  ]}}}'
+    (tmp_path / "pretty.json.gz").write_bytes(gzip.compress(pretty.encode()))
+    assert awsnames.shape_enum(tmp_path / "pretty.json.gz", "InstanceType") == ["e.f"]
+    other = '{"shapes": {"InstanceType": {"enum": ["g.h"], "type": "string"}}}'  # another layout: full decode
+    (tmp_path / "other.json.gz").write_bytes(gzip.compress(other.encode()))
+    assert awsnames.shape_enum(tmp_path / "other.json.gz", "InstanceType") == ["g.h"]
 
 
 def test_no_data_means_no_check_not_a_refusal(monkeypatch, tmp_path):
