@@ -125,6 +125,20 @@ class Case:
 
 VALUES = [
     Case(
+        "env-name-typo",
+        "environment.BACKUP_SCHEDULES: the container reads no such variable",
+        prod_env("BACKUP_SCHEDULES: '0 3 * * *'"),
+    ),
+    Case("env-name-look-alike", "not an environment variable name", prod_env("GHE_HОSTNAME: github.example.org")),
+    Case(
+        "health-port-out-of-range",
+        "environment.HEALTH_PORT: 70000 is out of range: the container would refuse to start",
+        prod_env("HEALTH_PORT: 70000"),
+    ),
+    Case("health-port-mismatch", "health_check_port: 8080 is not HEALTH_PORT (9090)", prod_env("HEALTH_PORT: 9090")),
+    Case("percent-over-100", "MIN_FREE_PERCENT: '250' is not a percentage", prod_env("MIN_FREE_PERCENT: 250")),
+    Case("cron-look-alike-digits", "has non-ASCII characters", replace(PROD, '"0 */2 * * *"', '"０ */2 * * *"')),
+    Case(
         "cron-invalid",
         "BACKUP_SCHEDULE: '0 25 * * *' is not a cron expression",
         replace(PROD, '"0 */2 * * *"', '"0 25 * * *"'),

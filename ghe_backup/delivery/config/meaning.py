@@ -15,6 +15,7 @@ any value. A value check (``values``) takes ``(value, settings)`` (``MISSING`` w
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -81,6 +82,45 @@ def freshness(definition: dict[str, Any], settings: Any) -> Iterable[Finding]:
             )
 
 
+def environment(definition: dict[str, Any], settings: Any) -> Iterable[Finding]:
+    """The container's environment: names it reads spelled right, values it accepts, its health port."""
+    from ghe_backup.backup.settings import SettingError, load_settings
+
+    for name, body in volume.taupage_groups(definition)[:1]:
+        taupage = body.get("TaupageConfig") or {}
+        env = taupage.get("environment") or {}
+        path = ("SenzaComponents", name, "TaupageConfig", "environment")
+        for key in env:
+            close = difflib.get_close_matches(key, values.CONTAINER_ENVIRONMENT, n=1, cutoff=0.85)
+            if key not in values.CONTAINER_ENVIRONMENT and close:
+                yield Finding(
+                    (*path, key),
+                    f"the container reads no such variable, so {close[0]} keeps its default or the base's value",
+                    f"did you mean {close[0]}?",
+                )
+        try:  # what the container refuses at start would leave the account without backups
+            load_settings({k: _as_environment(v) for k, v in env.items()})
+        except SettingError as err:
+            key = err.message.split("=", 1)[0] if "=" in err.message.split(" ", 1)[0] else None
+            problem = err.message.split("=", 1)[1] if key else err.message
+            yield Finding(
+                (*path, key) if key else path, f"{problem}: the container would refuse to start", err.hint or ""
+            )
+        port = _as_environment(env.get("HEALTH_PORT", 8080))
+        if str(taupage.get("health_check_port", port)) != port:
+            yield Finding(
+                ("SenzaComponents", name, "TaupageConfig", "health_check_port"),
+                f"{taupage.get('health_check_port')} is not HEALTH_PORT ({port}): the health check would find "
+                "nothing there and the instance would be replaced again and again",
+                f"use {port}, or set HEALTH_PORT to match",
+            )
+
+
+def _as_environment(value: Any) -> str:
+    """A value as Taupage hands it to the container: text (YAML booleans as ``true``/``false``)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def pasted_secrets(definition: dict[str, Any], _: Any) -> Iterable[Finding]:
     """No value anywhere looks like a plaintext secret (config is committed to git)."""
 
@@ -109,6 +149,7 @@ DEFINITION: tuple[Callable[[dict[str, Any], Any], Iterable[Finding]], ...] = (
     pasted_secrets,
     lambda definition, _: volume.check_data_volume(definition),
     availability_zones,
+    environment,
     freshness,
 )
 

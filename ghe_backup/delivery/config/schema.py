@@ -64,7 +64,11 @@ TAUPAGE = _closed(
         "health_check_path": _STR,
         "health_check_port": {"type": "integer"},
         "health_check_timeout_seconds": {"type": "integer"},
-        "environment": {"type": "object", "additionalProperties": _SCALAR},
+        "environment": {
+            "type": "object",
+            "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
+            "additionalProperties": _SCALAR,
+        },
         "kms_private_ssh_key": {"type": "string", "pattern": r"^aws:kms:"},
         "mounts": {
             "type": "object",
@@ -211,6 +215,12 @@ def describe(doc: YamlDocument, error: jsonschema.ValidationError) -> ConfigErro
         options = ", ".join(str(v) for v in error.validator_value)
         return ConfigError(
             f"{where(doc, raw)}: {dotted(path)}: {shown(value)} is not allowed", hint=f"use one of: {options}"
+        )
+    if error.validator == "pattern" and "propertyNames" in error.schema_path:
+        key = str(value)
+        return ConfigError(
+            f"{where(doc, (*raw, key))}: {dotted((*path, _name(key)))}: not an environment variable name",
+            hint="use ASCII letters, digits and _ (look-alike letters?)",
         )
     if error.validator == "pattern":
         fix = FIXES.get(path[-1] if path else "", f"match {error.validator_value}")

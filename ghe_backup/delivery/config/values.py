@@ -25,6 +25,34 @@ Problem = tuple[str, str] | None
 Check = Callable[[Any, Any], Problem]
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+#: The variables the container reads (docs/backup-program.md); a near miss of one is a typo.
+CONTAINER_ENVIRONMENT = (
+    "GHE_HOSTNAME",
+    "GHE_NUM_SNAPSHOTS",
+    "GHE_DATA_DIR",
+    "DATA_MOUNT",
+    "REQUIRE_DATA_MOUNT",
+    "GHE_EXTRA_SSH_OPTS",
+    "GHE_EXTRA_RSYNC_OPTS",
+    "GHE_BACKUP_CONFIG",
+    "GHE_BACKUP_COMMAND",
+    "BACKUP_SCHEDULE",
+    "HEALTH_PORT",
+    "HEALTH_BIND",
+    "MAX_SNAPSHOT_AGE",
+    "MIN_FREE_BYTES",
+    "MIN_FREE_PERCENT",
+    "KMS_REGION",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+    "METADATA_TIMEOUT",
+    "TAUPAGE_CONFIG",
+    "SSH_KEY_SECRET_FILE",
+    "SSH_KEY_PATH",
+    "SSH_KEY_REPLACE",
+    "STALE_MARKER_AGE",
+    "STALLED_SNAPSHOT_AGE",
+    "SHUTDOWN_GRACE",
+)
 MAX_SNAPSHOTS = 1000
 DEPLOY_TIMEOUT = (60, 6 * 3600)  # seconds: a stack takes minutes; longer hides a hung deploy
 POLL_INTERVAL = (0.1, 60.0)
@@ -216,6 +244,8 @@ def snapshots(value: Any, _: Any) -> Problem:
 
 
 def schedule(value: Any, settings: Any) -> Problem:
+    if isinstance(value, str) and not value.isascii():
+        return f"{shown(value)} has non-ASCII characters", "type the cron expression in ASCII (look-alike digits?)"
     problem = schedules.schedule_problem(None if value is MISSING else value)
     if problem:
         shown_value = f"{shown(value)} " if isinstance(value, str) and value.strip() else ""

@@ -115,3 +115,38 @@ def test_the_data_volume_is_checked_before_single_values(config_tree):
 def test_shape_comes_before_meaning_and_names_the_claimed_id(config_tree):
     edit(config_tree, STAGING, '"210987654321"', '"123456789012"')  # also makes staging's registry another account's
     assert "pipeline.account_id: 123456789012 is already claimed by config/accounts/prod.yaml" in error_of(config_tree)
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        (
+            "BACKUP_SCHEDULES: '0 1 * * *'",
+            "environment.BACKUP_SCHEDULES: the container reads no such variable, so BACKUP_SCHEDULE keeps its "
+            "default or the base's value (did you mean BACKUP_SCHEDULE?)",
+        ),
+        ("HEALTH_PORT: 70000", "environment.HEALTH_PORT: 70000 is out of range: the container would refuse to start"),
+        (
+            "MIN_FREE_PERCENT: 150",
+            "environment.MIN_FREE_PERCENT: '150' is not a percentage: the container would refuse",
+        ),
+        ("SSH_KEY_REPLACE: maybe", "environment.SSH_KEY_REPLACE: 'maybe' is not a yes/no value: the container would"),
+        ("MAX_SNAPSHOT_AGE: 5", "environment.MAX_SNAPSHOT_AGE: 5 is out of range: the container would refuse to start"),
+        ("GHE_NUM_SNAPSH\u041eTS: 5", "environment.'GHE_NUM_SNAPSH\\u041eTS': not an environment variable name"),
+        ("HEALTH_PORT: 9090", "TaupageConfig.health_check_port: 8080 is not HEALTH_PORT (9090)"),
+    ],
+)
+def test_the_container_environment_means_what_the_container_reads(config_tree, line, message):
+    edit(config_tree, PROD, "GHE_NUM_SNAPSHOTS: 72", f"GHE_NUM_SNAPSHOTS: 72\n            {line}")
+    assert message in error_of(config_tree)
+
+
+def test_every_documented_container_variable_is_known():
+    import re
+    from pathlib import Path
+
+    from ghe_backup.delivery.config.values import CONTAINER_ENVIRONMENT
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "backup-program.md").read_text()
+    table = doc.split("## Environment", 1)[1].split("\n\n", 2)[1]
+    assert sorted(re.findall(r"^\| `([A-Z0-9_]+)`", table, re.M)) == sorted(CONTAINER_ENVIRONMENT)

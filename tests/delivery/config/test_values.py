@@ -146,6 +146,7 @@ def test_good_values_pass(check, good):
         (values.schedule, "0 0 31 2 *", "'0 0 31 2 *' never fires within a year (a day that does not exist?)"),
         (values.schedule, "0 0 29 2 *", "'0 0 29 2 *' never fires within a year"),
         (values.schedule, "* * * * * * *", "is not a cron expression the container accepts"),
+        (values.schedule, "\uff10 */2 * * *", "has non-ASCII characters (type the cron expression in ASCII"),
         (values.schedule, MISSING, "missing or empty: the container refuses to start without a schedule"),
         (values.schedule, 5, "missing or empty"),
     ],
