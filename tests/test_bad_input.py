@@ -703,6 +703,23 @@ SECRETS = [
 ]
 
 SETTINGS_AND_COMMAND_LINE = [
+    Case(
+        "runtime-config-missing",
+        "-f /nonexistent/ghe.yaml: file not found",
+        argv=("-f", "/nonexistent/ghe.yaml", *DEPLOY),
+    ),
+    Case(
+        "runtime-config-fifo",
+        "runtime.yaml: is a named pipe (FIFO), not a file",
+        lambda root: os.mkfifo(root / "runtime.yaml"),
+        argv=("-f", "runtime.yaml", *DEPLOY),
+    ),
+    Case(
+        "runtime-config-sandbox-typo",
+        "runtime.yaml:2: ghe.sandbx: unknown setting (did you mean 'sandbox'?)",
+        lambda root: (root / "runtime.yaml").write_text("ghe:\n  sandbx: true\n"),
+        argv=("-f", "runtime.yaml", *DEPLOY),
+    ),
     Case("sandbox-maybe", "INVOKE_GHE_SANDBOX: 'maybe' is not a yes/no value", env={"INVOKE_GHE_SANDBOX": "maybe"}),
     Case(
         "sandbox-maybe-any-task",

@@ -43,6 +43,13 @@ class PipelineConfig(Config):
             ) from None
         return check_shape(YamlDocument(Path(path), data), self._known())
 
+    def load_runtime(self, merge: bool = True) -> None:
+        """``-f FILE`` (or ``INVOKE_RUNTIME_CONFIG``) names a file: Invoke skips a missing one silently."""
+        path = getattr(self, "_runtime_path", None)
+        if path and not os.path.lexists(os.path.expanduser(path)):
+            raise ConfigError(f"-f {path}: file not found", hint="give an existing Invoke config file, or drop -f")
+        super().load_runtime(merge=merge)
+
     def _known(self) -> dict[str, Any]:
         return {**self.global_defaults(), **DEFAULTS}
 

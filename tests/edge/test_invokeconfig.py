@@ -89,3 +89,13 @@ def test_what_is_not_a_file_is_refused_without_reading(here, kind):
         kind
     ]()
     assert error_of(here).startswith("invoke.yaml: is ")
+
+
+def test_a_runtime_config_file_that_does_not_exist_is_an_error(here):
+    config = PipelineConfig(runtime_path=str(here / "nope.yaml"))
+    with pytest.raises(ConfigError, match=r"-f .*nope.yaml: file not found \(give an existing Invoke config file"):
+        config.load_runtime()
+    (here / "yes.yaml").write_text("ghe:\n  sandbox: true\n")
+    config = PipelineConfig(runtime_path=str(here / "yes.yaml"))
+    config.load_runtime()
+    assert config.ghe.sandbox is True
