@@ -681,6 +681,12 @@ SECRETS = [
         secret=JWT,
     ),
     Case(
+        "token-as-a-word",
+        "No idea what a value that looks like a token (JWT) (not shown) is!",
+        argv=(*DEPLOY, JWT),
+        secret=JWT,
+    ),
+    Case(
         "token-as-sandbox-switch",
         "INVOKE_GHE_SANDBOX: a value that looks like a token (JWT) (not shown) is not a yes/no value",
         env={"INVOKE_GHE_SANDBOX": JWT},

@@ -29,8 +29,9 @@ from invoke.exceptions import AmbiguousEnvVar, Exit, ParseError, UncastableEnvVa
 
 from ghe_backup.edge.executor import PipelineExecutor
 from ghe_backup.edge.invokeconfig import PipelineConfig
-from ghe_backup.errors import ExitCode, GheBackupError
+from ghe_backup.errors import ExitCode, GheBackupError, UsageError
 from ghe_backup.plumbing import logredact
+from ghe_backup.plumbing.redact import secret_kind, shown
 from ghe_backup.plumbing.textfile import display_path
 
 INTERRUPTED = 130
@@ -155,17 +156,18 @@ class PipelineProgram(Program):
 
 
 def _said(err: ParseError) -> str:
-    """Invoke's parse error in our words where Invoke's are obscure."""
+    """Invoke's parse error in our words where Invoke's are obscure; a pasted secret is not echoed."""
     no_value = _NO_VALUE.fullmatch(str(err))
     if no_value:
         name = no_value["name"].replace("_", "-")
         return f"--{name} needs a value, e.g. --{name}=VALUE"
+    unknown = _UNKNOWN.fullmatch(str(err))
+    if unknown and secret_kind(unknown["word"]):
+        return f"No idea what {shown(unknown['word'])} is!"
     return str(err)
 
 
-def _usage(message: str) -> GheBackupError:
-    from ghe_backup.errors import UsageError
-
+def _usage(message: str) -> UsageError:
     return UsageError(message, hint="set tasks.executor_class: ghe_backup.edge.executor.PipelineExecutor")
 
 
