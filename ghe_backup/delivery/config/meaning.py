@@ -7,10 +7,12 @@ whether it makes sense, in three tables:
 - ``GROUP``: key path inside the Taupage group (``SenzaComponents.AppServer``) -> check;
 - ``ACCOUNTS``: checks across accounts (one agent each, backup schedules that overlap);
 
-plus the data volume guard (``volume.check_data_volume``) and a sweep for secrets pasted into
-any value. A value check (``values``) takes ``(value, settings)`` (``MISSING`` when the key is absent) and returns
-``(problem, fix)`` or None. The first finding becomes the one-line ``ConfigError``
-``file:line: key.path: problem (fix)``, with the file and line the value came from.
+plus ``GUARDS`` (a sweep for secrets pasted into any value, the data volume guard of ``volume``)
+and ``DEFINITION`` (checks relating several values: zones and region, the container's environment,
+how fresh backups stay). A value check (``values``) takes ``(value, settings)`` (``MISSING``
+when the key is absent) and returns ``(problem, fix)`` or None. The first finding becomes the
+one-line ``ConfigError`` ``file:line: key.path: problem (fix)``, with the file and line the value
+came from.
 """
 
 from __future__ import annotations
@@ -145,13 +147,16 @@ def pasted_secrets(definition: dict[str, Any], _: Any) -> Iterable[Finding]:
     yield from walk(definition, ())
 
 
-DEFINITION: tuple[Callable[[dict[str, Any], Any], Iterable[Finding]], ...] = (
-    pasted_secrets,
-    lambda definition, _: volume.check_data_volume(definition),
-    availability_zones,
-    environment,
-    freshness,
-)
+def data_volume(definition: dict[str, Any], _: Any) -> Iterable[Finding]:
+    """The data volume guard (``volume``)."""
+    return volume.check_data_volume(definition)
+
+
+DefinitionCheck = Callable[[dict[str, Any], Any], Iterable[Finding]]
+#: Checks of the whole definition that say the most: run before the per-key checks.
+GUARDS: tuple[DefinitionCheck, ...] = (pasted_secrets, data_volume)
+#: Checks of the whole definition that relate several values: run after the per-key checks.
+DEFINITION: tuple[DefinitionCheck, ...] = (availability_zones, environment, freshness)
 
 
 def check_account(settings: Any, pipeline: dict[str, Any], definition: dict[str, Any]) -> Finding | None:
@@ -160,7 +165,7 @@ def check_account(settings: Any, pipeline: dict[str, Any], definition: dict[str,
         problem = check(pipeline.get(key, values.MISSING), settings)
         if problem:
             return Finding(("pipeline", key), *problem)
-    for rule in DEFINITION[:2]:  # secrets and the data volume first: they say the most
+    for rule in GUARDS:
         for finding in rule(definition, settings):
             return finding
     for name, body in volume.taupage_groups(definition)[:1]:
@@ -168,7 +173,7 @@ def check_account(settings: Any, pipeline: dict[str, Any], definition: dict[str,
             problem = check(_get(body, path), settings)
             if problem:
                 return Finding(("SenzaComponents", name, *path), *problem)
-    for rule in DEFINITION[2:]:
+    for rule in DEFINITION:
         for finding in rule(definition, settings):
             return finding
     return None

@@ -25,6 +25,7 @@ import yaml
 from ghe_backup.errors import ConfigError
 from ghe_backup.plumbing.textfile import display_path, read_text
 
+__all__ = ["MAX_DEPTH", "MAX_NODES", "YamlDocument", "display_path", "load_yaml", "parse_yaml"]
 KeyPath = tuple[str, ...]
 
 MAX_DEPTH = 32  # the deepest config path is about 10 levels
@@ -69,9 +70,6 @@ def load_yaml(path: Path, *, number_keys_under: Iterable[str] = ()) -> YamlDocum
     ``number_keys_under`` names the mappings whose keys may be whole numbers (``ports``).
     """
     return parse_yaml(read_text(path), path, number_keys_under=number_keys_under)
-
-
-__all__ = ["MAX_DEPTH", "MAX_NODES", "YamlDocument", "display_path", "load_yaml", "parse_yaml"]
 
 
 def parse_yaml(text: str, path: Path, *, number_keys_under: Iterable[str] = ()) -> YamlDocument:
