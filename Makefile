@@ -9,7 +9,14 @@ APPROVE := $(shell [ -t 0 ] || echo --yes)
 
 .PHONY: setup sandbox demo lint lint-deps test test-fast clean-sandbox
 
+# `inv` and `invoke` must be ghe-backup's (exit 2 for command-line errors, Invoke config read safely:
+# ghe_backup/edge/program.py), whatever was installed last: Invoke's package ships scripts of the
+# same names, and reinstalling or upgrading it puts its own back. Checked on every setup.
+OUR_INV := grep -q 'ghe_backup.edge.program' $(VENV)/bin/inv && grep -q 'ghe_backup.edge.program' $(VENV)/bin/invoke
+
 setup: $(VENV)/.installed
+	@$(OUR_INV) || $(VENV)/bin/pip install -q --disable-pip-version-check --no-deps --force-reinstall -e .
+	@$(OUR_INV) || { echo "error: $(VENV)/bin/inv is not ghe-backup's (reinstall: pip install -e .)" >&2; exit 2; }
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "error: Python 3.11+ is needed (PYTHON=$(PYTHON))" >&2; exit 2; }

@@ -41,7 +41,7 @@ def image(c, sandbox=False):
 
 
 @dry_run(dry.push)
-@preflight(checks.targets)
+@preflight(checks.push)
 @task(pre=[image], iterable=["account"], help={"account": ACCOUNT_HELP, "sandbox": SANDBOX_HELP, "json": JSON_HELP})
 def push(c, account, sandbox=False, json=False):
     """Push the image to each account's registry (uploads only what changed)."""

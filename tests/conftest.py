@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+
+# The debug switches of whoever runs the tests (GHE_BACKUP_DEBUG=1 on a deploy, INVOKE_DEBUG) must
+# change no test's outcome, and the gate runs these tests inside such a deploy. They are dropped
+# here, before Invoke is imported (INVOKE_DEBUG turns on its logging at import); tests of debug
+# output set them themselves. Subprocesses (the installed inv) inherit the cleaned environment.
+for _name in ("GHE_BACKUP_DEBUG", "INVOKE_DEBUG"):
+    os.environ.pop(_name, None)
 
 REPO = Path(__file__).resolve().parents[1]
 #: The tests' own config tree (a senza base, defaults, prod and staging overlays): the gate tests

@@ -12,15 +12,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from invoke import Program
 
 import tasks
 from ghe_backup.delivery import gate
+from ghe_backup.delivery.deploy import reachability
 from ghe_backup.delivery.deploy import run as deploy_run
 from ghe_backup.delivery.deploy.run import Outcome
 from ghe_backup.delivery.image import build as image_build
 from ghe_backup.delivery.push import push as push_stage
-from ghe_backup.edge.executor import PipelineExecutor
+from ghe_backup.edge.program import PipelineProgram
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE_TREE = REPO / "tests" / "data" / "tree"
@@ -28,7 +28,7 @@ INV = str(Path(sys.executable).parent / "inv")
 
 
 @pytest.fixture
-def stages(monkeypatch, config_tree):
+def stages(monkeypatch, config_tree, probes):
     """Record stage calls instead of running them; config comes from a temp copy of the fixture tree."""
     log = []
     monkeypatch.setattr(
@@ -43,11 +43,21 @@ def stages(monkeypatch, config_tree):
             log.append(("deploy", [t.name for t in targets], options["assume_yes"])) or Outcome()
         ),
     )
+    # The fixture tree's agents and registries do not exist: probes are recorded, not sent
+    # (tests/delivery/deploy/test_reachability.py sends them to real servers).
+    monkeypatch.setattr(
+        reachability, "check_reachable", lambda targets, kinds: probes.append(([t.name for t in targets], kinds))
+    )
     return log
 
 
+@pytest.fixture
+def probes():
+    return []
+
+
 def inv(*argv):
-    program = Program(namespace=tasks.ns, executor_class=PipelineExecutor, name="inv", binary="inv")
+    program = PipelineProgram(namespace=tasks.ns)
     try:
         program.run(["inv", *argv])
     except SystemExit as exit_:  # Program raises it for Exit
@@ -55,9 +65,11 @@ def inv(*argv):
     return 0
 
 
-def test_deploy_runs_each_stage_once_in_order(stages):
+def test_deploy_runs_each_stage_once_in_order(stages, probes):
     assert inv("deploy", "--account=staging") == 0
     assert stages == [("test",), ("image", False), ("push", ["staging"]), ("deploy", ["staging"], False)]
+    # before any stage: push's check probes the registry, deploy's the agent and the role (each once)
+    assert probes == [(["staging"], ("registry",)), (["staging"], ("lizzy", "role"))]
 
 
 def test_account_reaches_push_and_deploy_and_several_accounts_test_and_build_once(stages):

@@ -17,6 +17,7 @@ from typing import Any
 
 from ghe_backup.delivery.config import AccountConfig, AccountSettings, substitute
 from ghe_backup.errors import ConfigError
+from ghe_backup.plumbing import logredact
 from ghe_backup.plumbing.command import CommandFailed, run
 
 TAUPAGE_GROUP = "Senza::TaupageAutoScalingGroup"
@@ -75,6 +76,13 @@ class TokenSource:
                 f"{self.account}: no Lizzy token: {self.describe()} is empty",
                 hint="export it, or set lizzy_token_command in the account overlay",
             )
+        if not (token.isascii() and token.isprintable()) or any(c.isspace() for c in token):
+            raise ConfigError(  # a header cannot carry it; never shown: it may be a real token plus junk
+                f"{self.account}: the Lizzy token from {self.describe()} has spaces, line breaks or "
+                "non-ASCII characters (not shown)",
+                hint="give the bearer token alone, on one line",
+            )
+        logredact.remember(token)
         return token
 
 

@@ -42,6 +42,12 @@ def plan(
             raise UsageError(f"--out: cannot write a plan to {out}", hint="name a file in an existing folder")
 
 
+def push(config: Any, account: list[str] | None = None, sandbox: bool | None = None, **_: Any) -> None:
+    """push: valid targets, and each registry answers."""
+    resolution = resolve(config)
+    resolution.probe(resolution.targets(account, sandbox), ("registry",))
+
+
 def deploy(
     config: Any,
     account: list[str] | None = None,
@@ -60,6 +66,7 @@ def deploy(
     found = resolution.targets(account, sandbox)
     interactive = sys.stdin.isatty()
     check_approval_possible(found, assume_yes=yes, interactive=interactive)
+    resolution.probe(found, ("lizzy", "role", "registry"))  # a rejected token fails now, not after the build
     if plan:
         return saved_plan(resolution, found, plan, yes=yes)
     pending = needs_approval(found)
@@ -174,6 +181,7 @@ def rollback(
     resolution = resolve(config)
     [target] = resolution.targets(account, sandbox)
     check_approval_possible([target], assume_yes=yes, interactive=sys.stdin.isatty())
+    resolution.probe([target], ("lizzy", "role", "registry"))
 
     def in_registry(image: Any) -> str | None:
         return images_for([target], tag=image.tag)[target.name].digest
@@ -203,6 +211,7 @@ def refresh(
     seconds(backup_wait, "backup-wait")
     resolution = resolve(config)
     targets = resolution.some_targets(account, sandbox)
+    resolution.probe(targets, ("lizzy", "role"))
     pairs = []
     for target in targets:
         status = account_status(target)

@@ -27,11 +27,12 @@ from collections.abc import Callable
 from typing import Any
 
 from invoke import Call, Executor, Task
-from invoke.exceptions import Exit
+from invoke.exceptions import AmbiguousEnvVar, Exit, UncastableEnvVar
 
 from ghe_backup.edge import render, settings, targets
 from ghe_backup.edge.jsonout import HeldOutput, Where, error_document, json_wanted
 from ghe_backup.errors import Attention, ExitCode, GheBackupError
+from ghe_backup.plumbing import logredact
 
 
 def preflight(check: Callable[..., None]) -> Callable[[Task], Task]:
@@ -105,12 +106,18 @@ class PipelineExecutor(Executor):
         return expanded
 
     def execute(self, *tasks: Any) -> dict[Task, Any]:
+        logredact.install()  # also when run by Invoke's own inv: no secret in debug logs
         direct = self.normalize(tasks)
         held = HeldOutput() if json_wanted(direct) else None
         self.where = Where()
         try:
+            settings.check_environment()
             targets.begin(self.config)  # resolved once for this run: every check and task shares it
             results = self.run_calls(direct, held)
+        except (AmbiguousEnvVar, UncastableEnvVar) as err:  # an INVOKE_* variable Invoke cannot place
+            print(f"error: Invoke config from the environment: {err}", file=sys.stderr, flush=True)
+            self._fail(held, f"Invoke config from the environment: {err}", ExitCode.BAD_INPUT)
+            raise Exit(code=int(ExitCode.BAD_INPUT)) from None
         except Attention as err:  # not a failure (plan --exit-code, status --check): the result stands
             print(f"attention: {err}", file=sys.stderr, flush=True)
             if held is not None:
@@ -188,6 +195,7 @@ class PipelineExecutor(Executor):
         # Checks must see the config the tasks will see (collection defaults, INVOKE_* env).
         self.config.load_collection(self.collection.configuration())
         self.config.load_shell_env()
+        settings.check_config(self.config)
         for call in calls:
             check = getattr(call.task, "preflight", None)
             if check is not None:

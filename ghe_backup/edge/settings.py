@@ -7,11 +7,14 @@ environment variables are read here only. Switches are parsed strictly: ``1/0``,
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ghe_backup.errors import UsageError
+from ghe_backup.plumbing.redact import shown
 
 #: The defaults tasks.py registers with ``ns.configure``; a key not here is not a setting.
 DEFAULTS: dict[str, Any] = {
@@ -28,6 +31,8 @@ DEFAULTS: dict[str, Any] = {
         },
     }
 }
+#: Where the image gets backup-utils from: GitHub (git) or the stand-in in the build context (offline).
+BACKUP_UTILS_SOURCES = ("release", "git", "context")  # the Dockerfile's (git: the old name of release)
 TRUE = frozenset({"1", "true", "yes", "on"})
 FALSE = frozenset({"0", "false", "no", "off", ""})
 #: Where the build's pip looks for the host's trusted CAs, in order (behind a TLS-inspecting proxy).
@@ -46,8 +51,9 @@ def parse_switch(value: Any, where: str) -> bool:
         return True
     if text in FALSE:
         return False
-    shown = str(value) if len(str(value)) <= 20 else str(value)[:20] + "..."
-    raise UsageError(f"{where}: {shown!r} is not a yes/no value", hint="use one of: 1, 0, true, false, yes, no")
+    raise UsageError(
+        f"{where}: {shown(value, 20)} is not a yes/no value", hint="use one of: 1, 0, true, false, yes, no"
+    )
 
 
 def repo_root() -> Path:
@@ -96,6 +102,21 @@ def image_settings(config: Any) -> dict[str, Any]:
         return {k: v for k, v in dict(section).items() if v not in (None, "")}
     except (TypeError, ValueError):
         raise UsageError("ghe.image (Invoke config): expected a mapping", hint="see docs/image-and-push.md") from None
+
+
+def check_config(config: Any) -> None:
+    """The ``ghe.*`` settings of the Invoke config have values they can be used with, before any task runs."""
+    if "INVOKE_GHE_SANDBOX" not in os.environ:
+        parse_switch(_section(config, "ghe", "sandbox"), "ghe.sandbox (Invoke config)")
+    for key, value in image_settings(config).items():
+        where = f"ghe.image.{key} (Invoke config)"
+        if not isinstance(value, str) or not value.strip() or not value.isprintable() or " " in value.strip():
+            raise UsageError(f"{where}: {shown(value)} is not a one-word text", hint="see docs/image-and-push.md")
+        if key == "backup_utils_source" and value not in BACKUP_UTILS_SOURCES:
+            raise UsageError(
+                f"{where}: {shown(value)} is not allowed", hint=f"use one of: {', '.join(BACKUP_UTILS_SOURCES)}"
+            )
+    parallel(config)
 
 
 def pip_cert(config: Any, system_bundle: Path = SYSTEM_CA_BUNDLE) -> Path | None:
@@ -155,11 +176,71 @@ def actor(env: Any = None) -> Any:
 
 
 def debug_wanted() -> bool:
-    """``GHE_BACKUP_DEBUG`` or ``INVOKE_DEBUG`` set to a yes value (a bad value is not debug)."""
-    for name in ("GHE_BACKUP_DEBUG", "INVOKE_DEBUG"):
+    """``GHE_BACKUP_DEBUG`` or ``INVOKE_DEBUG`` set to a yes value (a bad value is refused by
+    ``check_environment`` first; here, where an error is being shown, it is simply not debug)."""
+    for name in DEBUG_VARIABLES:
         try:
             if parse_switch(os.environ.get(name), name):
                 return True
         except UsageError:
             continue
     return False
+
+
+DEBUG_VARIABLES = ("GHE_BACKUP_DEBUG", "INVOKE_DEBUG")
+#: Switches read from the environment, each strictly (checked before any task runs).
+SWITCH_VARIABLES = (*DEBUG_VARIABLES, "INVOKE_GHE_SANDBOX")
+
+
+def setting_variables() -> set[str]:
+    """The ``INVOKE_GHE_*`` variables Invoke maps onto a ``ghe.*`` setting."""
+
+    def names(node: dict[str, Any], prefix: str) -> list[str]:
+        found = []
+        for key, value in node.items():
+            name = f"{prefix}_{key.upper()}"
+            found += names(value, name) if isinstance(value, dict) else [name]
+        return found
+
+    return set(names(DEFAULTS["ghe"], "INVOKE_GHE"))
+
+
+def check_environment(environ: Mapping[str, str] | None = None) -> None:
+    """Every environment variable the pipeline reads has a value it can use, before any task runs.
+
+    Switches are yes/no values; ``INVOKE_GHE_*`` name a setting (Invoke ignores a misspelled one);
+    ``GHE_BACKUP_ROOT`` is a checkout with ``config/``; ``GHE_SANDBOX_PORT_BASE`` is a port base;
+    ``GHE_BACKUP_USER`` (who deploys, in the history) is one printable line. The CA bundles of the
+    build are checked when the build site resolves (in the image's preflight), the Lizzy token
+    when a probe or the deployer reads it: each with the same one-line errors, before any stage.
+    """
+    env = os.environ if environ is None else environ
+    for name in SWITCH_VARIABLES:
+        if name in env:
+            parse_switch(env[name], name)
+    known = setting_variables()
+    for name in sorted(n for n in env if n.startswith("INVOKE_GHE_") and n not in known):
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        raise UsageError(
+            f"{name}: not a setting (Invoke would ignore it)",
+            hint=f"did you mean {close[0]}?" if close else f"settings: {', '.join(sorted(known))}",
+        )
+    if "GHE_SANDBOX_PORT_BASE" in env:  # read by the sandbox when it starts; wrong is wrong for every task
+        from ghe_backup.sandbox.state import port_base
+
+        port_base(env["GHE_SANDBOX_PORT_BASE"])
+    root = env.get("GHE_BACKUP_ROOT")
+    if root:
+        path = Path(root).expanduser()
+        if not path.is_dir():
+            raise UsageError(f"GHE_BACKUP_ROOT: {root!r} is not a directory", hint="point it at a ghe-backup checkout")
+        if not (path / "config").is_dir() or not (path / "senza").is_dir():
+            raise UsageError(
+                f"GHE_BACKUP_ROOT: {root!r} has no config/ and senza/", hint="point it at a ghe-backup checkout"
+            )
+    user = env.get("GHE_BACKUP_USER")
+    if user is not None and (not user.strip() or not user.isprintable() or len(user) > 64):
+        raise UsageError(
+            "GHE_BACKUP_USER: not a user name (empty, too long or with control characters)",
+            hint="unset it, or give the name to record in the history",
+        )

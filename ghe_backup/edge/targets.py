@@ -30,6 +30,7 @@ class Resolution:
         #: refresh: accounts left alone, as results (``run.DeployResult`` with changed False), and why.
         self.skipped: list[Any] = []
         self.cannot_refresh: list[str] = []
+        self._probed: set[tuple[str, bool, str]] = set()
 
     # -- inputs, each read once ---------------------------------------------------------------
 
@@ -49,6 +50,19 @@ class Resolution:
 
             self._sandbox = sandbox.endpoints(self.root, sandbox.SandboxState.load(self.root))
         return self._sandbox
+
+    def probe(self, targets: list[Target], kinds: tuple[str, ...]) -> None:
+        """Fail fast on what the tasks will need (``delivery.deploy.reachability``), each probe once a run."""
+        from ghe_backup.delivery.deploy.reachability import check_reachable
+
+        groups: dict[tuple[str, ...], list[Target]] = {}
+        for target in targets:
+            wanted = tuple(k for k in kinds if (target.name, target.sandbox, k) not in self._probed)
+            if wanted:
+                groups.setdefault(wanted, []).append(target)
+        for wanted, group in groups.items():  # in practice one group: all accounts probed at once
+            check_reachable(group, wanted)
+            self._probed.update((t.name, t.sandbox, k) for t in group for k in wanted)
 
     # -- what stages receive ------------------------------------------------------------------
 

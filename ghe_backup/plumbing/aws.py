@@ -18,6 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
 from ghe_backup.errors import ConfigError, Unreachable
+from ghe_backup.plumbing import logredact
 
 #: botocore's own retries stay small: our waits decide how long to keep trying.
 CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30)
@@ -70,13 +71,15 @@ def account_access(
     endpoint_url: str | None,
     credentials: Mapping[str, str] | None = None,
     base: Any | None = None,
+    config: Config = CLIENT_CONFIG,
 ) -> AccountAccess:
-    """Credentials acting in the account (assuming ``deploy_role`` when set)."""
+    """Credentials acting in the account (assuming ``deploy_role`` when set); ``config`` sets the
+    STS call's timeouts and retries (a preflight probe asks once, quickly)."""
     base = base or base_session(region, credentials)
     if not deploy_role:
         return AccountAccess(base, region, endpoint_url)
     arn = f"arn:aws:iam::{account_id}:role/{deploy_role}"
-    sts = base.client("sts", region_name=region, endpoint_url=endpoint_url, config=CLIENT_CONFIG)
+    sts = base.client("sts", region_name=region, endpoint_url=endpoint_url, config=config)
     try:
         creds = sts.assume_role(RoleArn=arn, RoleSessionName=f"ghe-backup-deploy-{name}")["Credentials"]
     except ClientError as err:
@@ -89,6 +92,7 @@ def account_access(
         raise ConfigError(f"{name}: no AWS credentials to assume {arn} with", hint="log in to AWS first") from None
     except BotoCoreError as err:
         raise Unreachable(f"{name}: AWS STS unreachable at {endpoint_url or 'AWS'}: {type(err).__name__}") from None
+    logredact.remember(creds.get("SecretAccessKey"), creds.get("SessionToken"))
     session = boto3.Session(
         aws_access_key_id=creds["AccessKeyId"],
         aws_secret_access_key=creds["SecretAccessKey"],
@@ -96,6 +100,23 @@ def account_access(
         region_name=region,
     )
     return AccountAccess(session, region, endpoint_url)
+
+
+def caller_account(access: AccountAccess, name: str, config: Config = CLIENT_CONFIG) -> str:
+    """The account the credentials act in (``sts:GetCallerIdentity``), with one-line errors."""
+    sts = access.session.client("sts", region_name=access.region, endpoint_url=access.endpoint, config=config)
+    try:
+        return sts.get_caller_identity()["Account"]
+    except ClientError as err:
+        if is_transient(err):
+            raise Unreachable(f"{name}: AWS STS did not answer: {aws_message(err)}") from None
+        raise ConfigError(
+            f"{name}: AWS refused the credentials: {aws_message(err)}", hint="log in to AWS again"
+        ) from None
+    except NoCredentialsError:
+        raise ConfigError(f"{name}: no AWS credentials", hint="log in to AWS first") from None
+    except BotoCoreError as err:
+        raise Unreachable(f"{name}: AWS STS unreachable at {access.endpoint or 'AWS'}: {type(err).__name__}") from None
 
 
 def aws_message(err: ClientError) -> str:

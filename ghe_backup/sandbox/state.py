@@ -26,8 +26,9 @@ SANDBOX_CREDENTIALS = {"aws_access_key_id": "AKIASANDBOXGHEBACKUP", "aws_secret_
 DEFAULT_PORT_BASE = 5500
 
 
-def port_base() -> int:
-    value = os.environ.get("GHE_SANDBOX_PORT_BASE", "")
+def port_base(value: str | None = None) -> int:
+    """The sandbox's port base: ``value``, else ``GHE_SANDBOX_PORT_BASE``, else the default."""
+    value = os.environ.get("GHE_SANDBOX_PORT_BASE", "") if value is None else value
     try:
         base = int(value) if value else DEFAULT_PORT_BASE
     except ValueError:

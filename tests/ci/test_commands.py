@@ -30,8 +30,7 @@ SHELL_OPERATORS = {">", ">>", "<", "|", "||", "&&", ";", "&", "2>&1"}
 #: (issue 10: `plan`, `deploy --plan`, `refresh`, `status --check`). A line using one may fail to
 #: parse on exactly that name until it lands (reported as xfail); once it parses, the test fails
 #: until the entry is removed here. Any other parse error fails at once.
-LANDING_IN_PARALLEL = {
-}
+LANDING_IN_PARALLEL = {}
 
 
 def inv_lines(text: str) -> list[str]:

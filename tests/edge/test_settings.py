@@ -75,3 +75,78 @@ def test_debug_is_a_switch_too(monkeypatch):
     assert settings.debug_wanted() is False
     monkeypatch.setenv("GHE_BACKUP_DEBUG", "1")
     assert settings.debug_wanted() is True
+
+
+# --- the environment, checked before any task runs ---------------------------------------------
+
+
+def environment_error(env) -> str:
+    with pytest.raises(UsageError) as err:
+        settings.check_environment(env)
+    assert err.value.exit_code == ExitCode.BAD_INPUT
+    return str(err.value)
+
+
+def test_a_clean_environment_passes(tmp_path):
+    (tmp_path / "config").mkdir()
+    (tmp_path / "senza").mkdir()
+    settings.check_environment(
+        {
+            "GHE_BACKUP_DEBUG": "0",
+            "INVOKE_GHE_SANDBOX": "yes",
+            "GHE_BACKUP_ROOT": str(tmp_path),
+            "GHE_BACKUP_USER": "ci",
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"GHE_BACKUP_DEBUG": "maybe"}, "GHE_BACKUP_DEBUG: 'maybe' is not a yes/no value"),
+        ({"INVOKE_DEBUG": "verbose"}, "INVOKE_DEBUG: 'verbose' is not a yes/no value"),
+        ({"INVOKE_GHE_SANDBOX": "sandbox"}, "INVOKE_GHE_SANDBOX: 'sandbox' is not a yes/no value"),
+        (
+            {"INVOKE_GHE_SANDBX": "1"},
+            "INVOKE_GHE_SANDBX: not a setting (Invoke would ignore it) (did you mean INVOKE_GHE_SANDBOX?)",
+        ),
+        (
+            {"INVOKE_GHE_IMAGE_BASE": "debian:12"},
+            "INVOKE_GHE_IMAGE_BASE: not a setting (Invoke would ignore it) (did you mean INVOKE_GHE_IMAGE_BASE_IMAGE?)",
+        ),
+        ({"GHE_BACKUP_ROOT": "/nonexistent"}, "GHE_BACKUP_ROOT: '/nonexistent' is not a directory"),
+        ({"GHE_BACKUP_ROOT": "/"}, "GHE_BACKUP_ROOT: '/' has no config/ and senza/"),
+        ({"GHE_BACKUP_USER": "ci\nadmin"}, "GHE_BACKUP_USER: not a user name"),
+        ({"GHE_BACKUP_USER": " "}, "GHE_BACKUP_USER: not a user name"),
+    ],
+)
+def test_a_bad_environment_is_refused(env, message):
+    assert environment_error(env).startswith(message)
+
+
+def test_a_token_set_as_a_switch_is_not_echoed():
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyMTIzNDUifQ.c2lnbmF0dXJlMTIzNDU2Nzg5"
+    message = environment_error({"INVOKE_GHE_SANDBOX": token})
+    assert token[:20] not in message and "looks like a token (JWT) (not shown)" in message
+
+
+def test_every_setting_has_its_variable():
+    assert settings.setting_variables() == {
+        "INVOKE_GHE_SANDBOX",
+        "INVOKE_GHE_PARALLEL",
+        "INVOKE_GHE_IMAGE_BASE_IMAGE",
+        "INVOKE_GHE_IMAGE_BACKUP_UTILS_SOURCE",
+        "INVOKE_GHE_IMAGE_BACKUP_UTILS_VERSION",
+        "INVOKE_GHE_IMAGE_PIP_CERT",
+    }
+
+
+def test_invoke_config_settings_are_checked_up_front(monkeypatch):
+    monkeypatch.delenv("INVOKE_GHE_SANDBOX", raising=False)
+    settings.check_config(Config(overrides={"ghe": {"sandbox": "no", "image": {"base_image": "debian:12"}}}))
+    with pytest.raises(UsageError, match=r"ghe.sandbox \(Invoke config\): 'perhaps' is not a yes/no value"):
+        settings.check_config(Config(overrides={"ghe": {"sandbox": "perhaps"}}))
+    with pytest.raises(UsageError, match=r"ghe.image.base_image \(Invoke config\): 12 is not a one-word text"):
+        settings.check_config(Config(overrides={"ghe": {"image": {"base_image": 12}}}))
+    with pytest.raises(UsageError, match=r"ghe.image.backup_utils_source \(Invoke config\): 'svn' is not allowed"):
+        settings.check_config(Config(overrides={"ghe": {"image": {"backup_utils_source": "svn"}}}))

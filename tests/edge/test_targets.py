@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from invoke import Program
 
 import tasks
 from ghe_backup import sandbox
 from ghe_backup.delivery import gate
+from ghe_backup.delivery.deploy import reachability
 from ghe_backup.delivery.deploy import run as deploy_run
 from ghe_backup.delivery.deploy.run import Outcome
 from ghe_backup.delivery.image import build as image_build
 from ghe_backup.delivery.push import push as push_stage
-from ghe_backup.edge.executor import PipelineExecutor
+from ghe_backup.edge.program import PipelineProgram
 from ghe_backup.edge.targets import Resolution
 from ghe_backup.sandbox.state import SANDBOX_CREDENTIALS, SandboxState
 
@@ -89,10 +89,15 @@ def test_one_deploy_reads_the_sandbox_state_once_and_loads_the_config_once(runni
     monkeypatch.setattr(image_build, "build_image", lambda site: seen.append(site))
     monkeypatch.setattr(push_stage, "push_image", lambda found: seen.append(found) or [])
     monkeypatch.setattr(deploy_run, "deploy_accounts", lambda found, **options: seen.append(found) or Outcome())
-    program = Program(namespace=tasks.ns, executor_class=PipelineExecutor, name="inv", binary="inv")
+    probed = []  # the fake sandbox's endpoints do not exist: probes are recorded
+    monkeypatch.setattr(
+        reachability, "check_reachable", lambda found, kinds: probed.append(([t.name for t in found], kinds))
+    )
+    program = PipelineProgram(namespace=tasks.ns)
     program.run(["inv", "deploy", "--account=prod", "--account=staging", "--sandbox", "--yes"], exit=False)
     assert running_sandbox == {"load": 1, "probe": 1}
     assert len(loads) == 1
     site, pushed, deployed = seen
     assert site.sandbox and [t.name for t in pushed] == [t.name for t in deployed] == ["prod", "staging"]
     assert all(t.build == site for t in deployed)
+    assert probed == [(["prod", "staging"], ("registry",)), (["prod", "staging"], ("lizzy", "role"))]

@@ -10,22 +10,27 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
+from ghe_backup.delivery.config import meaning
 from ghe_backup.delivery.config.merge import Merged, logical_path, merge_layers
 from ghe_backup.delivery.config.schema import CONFIG_FILE, SENZA, dotted, validate_document, where
+from ghe_backup.delivery.config.volume import Finding
 from ghe_backup.delivery.config.yamlfile import YamlDocument, display_path, load_yaml
 from ghe_backup.errors import ConfigError
+from ghe_backup.plumbing.redact import shown
 
 BASE_FILE = Path("senza/ghe-backup.yaml")
 DEFAULTS_FILE = Path("config/defaults.yaml")
 ACCOUNTS_DIR = Path("config/accounts")
 
 REQUIRED = ("account_id", "region", "deployer", "registry", "image")
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+#: Account names are file names, flags, stack role sessions and history entries: plain ASCII.
+ACCOUNT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+#: Mappings whose keys may be whole numbers (Taupage's port map); everywhere else keys are names.
+NUMBER_KEYS_UNDER = ("ports",)
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_]+)\}")
 
 
@@ -69,9 +74,42 @@ class AccountSettings:
 
 
 @dataclass(frozen=True)
+class Sources:
+    """The three files an account is made of, to name the line a value or a problem comes from."""
+
+    base: YamlDocument
+    defaults: YamlDocument
+    overlay: YamlDocument
+
+    def where(self, path: tuple[str, ...]) -> str:
+        """``file:line`` of ``("pipeline", key)`` or of a key path of the merged senza definition.
+
+        The layer that sets the deepest part of the path wins; on a tie the later layer (the
+        overlay over the defaults over the base), as in the merge.
+        """
+        if path[:1] == ("pipeline",):
+            layers = [(self.overlay, ()), (self.defaults, ())]
+        else:
+            layers = [(self.overlay, ("senza",)), (self.defaults, ("senza",)), (self.base, ())]
+        best: tuple[int, YamlDocument, tuple[str, ...]] | None = None
+        for doc, prefix in layers:
+            for depth in range(len(path), 0, -1):
+                if (*prefix, *path[:depth]) in doc.lines:
+                    if best is None or depth > best[0]:
+                        best = (depth, doc, (*prefix, *path[:depth]))
+                    break
+        if best is None:
+            return display_path(layers[-1][0].path)
+        return f"{display_path(best[1].path)}:{best[1].lines[best[2]]}"
+
+
+@dataclass(frozen=True)
 class AccountConfig:
     settings: AccountSettings
     merged: Merged
+    sources: Sources | None = field(default=None, repr=False, compare=False)
+    #: The merged ``pipeline:`` values as written (``settings`` adds the defaults of absent keys).
+    pipeline: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -88,25 +126,46 @@ class AccountConfig:
                 return item[name]
         raise ConfigError(f"{display_path(self.settings.source)}: SenzaComponents.{name}: missing")
 
+    def problem(self, finding: Finding) -> ConfigError:
+        """A finding about this account as the one-line error: ``file:line: key.path: problem (fix)``."""
+        place = self.sources.where(finding.path) if self.sources else display_path(self.settings.source)
+        return ConfigError(f"{place}: {dotted(finding.path)}: {finding.problem}", hint=finding.fix)
+
 
 def account_files(root: Path) -> dict[str, Path]:
+    """Each account's overlay by name; a misnamed or mistyped overlay is an error, not silently skipped."""
     folder = root / ACCOUNTS_DIR
-    return {p.stem: p for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
+    if not folder.exists():
+        return {}
+    if not folder.is_dir():
+        raise ConfigError(f"{display_path(folder)}: is not a directory", hint="it holds one <name>.yaml per account")
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):
+            continue  # editors' swap and lock files
+        if path.suffix == ".yml":
+            raise ConfigError(
+                f"{display_path(path)}: account overlays end in .yaml", hint=f"rename it to {path.stem}.yaml"
+            )
+        if path.suffix != ".yaml":
+            continue
+        if not ACCOUNT_NAME.fullmatch(path.stem):
+            raise ConfigError(
+                f"{display_path(path)}: {shown(path.stem)} is not an account name",
+                hint="name the file with lower-case letters, digits, '-' and '_', e.g. prod.yaml",
+            )
+        found[path.stem] = path
+    return found
 
 
 def load_accounts(root: Path) -> dict[str, AccountConfig]:
     """Read and validate the base, the defaults and every account overlay under ``root``."""
-    base = load_yaml(root / BASE_FILE)
-    validate_document(base, SENZA)
-    defaults = load_yaml(root / DEFAULTS_FILE)
-    validate_document(defaults, CONFIG_FILE)
+    base = _load(root / BASE_FILE, SENZA, "the senza definition (SenzaInfo, SenzaComponents)")
+    defaults = _load(root / DEFAULTS_FILE, CONFIG_FILE, "'pipeline:' and 'senza:' defaults for every account")
     accounts: dict[str, AccountConfig] = {}
     seen_ids: dict[str, YamlDocument] = {}
     for name, path in account_files(root).items():
-        overlay = load_yaml(path)
-        if overlay.data is not None and not isinstance(overlay.data, dict):
-            raise ConfigError(f"{where(overlay, ())}: expected a mapping with 'pipeline' and 'senza'")
-        validate_document(overlay, CONFIG_FILE)
+        overlay = _load(path, CONFIG_FILE, "'pipeline:' (account_id, registry, ...) and 'senza:' for this account")
         account = _build_account(name, base, defaults, overlay)
         account_id = account.settings.account_id
         if account_id in seen_ids:
@@ -118,7 +177,27 @@ def load_accounts(root: Path) -> dict[str, AccountConfig]:
             )
         seen_ids[account_id] = overlay
         accounts[name] = account
+    for account in accounts.values():  # meaning after shape, for every account: the file's problem is read first
+        finding = meaning.check_account(account.settings, account.pipeline, account.merged.data)
+        if finding:
+            raise account.problem(finding)
+    clash = meaning.check_accounts(list(accounts.values()))
+    if clash:
+        account, finding = clash
+        raise account.problem(finding)
     return accounts
+
+
+def _load(path: Path, schema: dict[str, Any], holds: str) -> YamlDocument:
+    """One config file, read safely, a mapping, valid against ``schema``."""
+    doc = load_yaml(path, number_keys_under=NUMBER_KEYS_UNDER)
+    if doc.empty:
+        raise ConfigError(f"{display_path(path)}: the file is empty", hint=f"it holds {holds}; restore it from git")
+    if not isinstance(doc.data, dict):
+        kind = "a list" if isinstance(doc.data, list) else f"a single value ({shown(doc.data)})"
+        raise ConfigError(f"{where(doc, ())}: (top level): is {kind}, not a mapping", hint=f"it holds {holds}")
+    validate_document(doc, schema)
+    return doc
 
 
 def select_accounts(
@@ -127,11 +206,18 @@ def select_accounts(
     """The named accounts, in the order given, each once; unknown names list the known ones."""
     if isinstance(names, str):
         names = [names]
+    names = [n for n in names or [] if n != ""]  # --account= names nothing
     if not names:
         raise ConfigError("no account given", hint="pass --account=NAME (see: inv accounts)")
+    known = ", ".join(accounts) or "none"
+    for name in names:
+        if not isinstance(name, str) or not ACCOUNT_NAME.fullmatch(name):
+            raise ConfigError(
+                f"--account: {shown(name)} is not an account name",
+                hint=f"names are the files in {ACCOUNTS_DIR}/ without .yaml: {known}",
+            )
     unknown = [n for n in names if n not in accounts]
     if unknown:
-        known = ", ".join(accounts) or "none"
         raise ConfigError(
             f"unknown account '{unknown[0]}' (no {display_path(root / ACCOUNTS_DIR / (unknown[0] + '.yaml'))})",
             hint=f"known accounts: {known}",
@@ -140,47 +226,30 @@ def select_accounts(
 
 
 def _build_account(name: str, base: YamlDocument, defaults: YamlDocument, overlay: YamlDocument) -> AccountConfig:
+    sources = Sources(base, defaults, overlay)
     pipeline_layers = merge_layers(
         [
-            ("defaults", (defaults.data or {}).get("pipeline") or {}),
-            ("overlay", (overlay.data or {}).get("pipeline") or {}),
+            (display_path(defaults.path), defaults.data.get("pipeline") or {}),
+            (display_path(overlay.path), overlay.data.get("pipeline") or {}),
         ]
     ).data
     for key in REQUIRED:
         if key not in pipeline_layers:
             raise ConfigError(
                 f"{where(overlay, ('pipeline',))}: pipeline.{key}: missing required key",
-                hint=f"add '{key}:' under 'pipeline:' in {display_path(overlay.path)}",
+                hint=f"add '{key}:' under 'pipeline:' in {display_path(overlay.path)} (or {display_path(defaults.path)})",
             )
-    if pipeline_layers["deployer"] == "lizzy":
-        url = pipeline_layers.get("lizzy_url")
-        if not url:
-            raise ConfigError(
-                f"{where(overlay, ('pipeline',))}: pipeline.lizzy_url: missing required key",
-                hint="deployer 'lizzy' needs the agent's https URL",
-            )
-        check_lizzy_url(url, where(overlay, ("pipeline", "lizzy_url")))
     settings = AccountSettings(name=name, source=overlay.path, **pipeline_layers)
     merged = merge_layers(
         [
-            (display_path(base.path), base.data or {}),
-            (display_path(defaults.path), (defaults.data or {}).get("senza") or {}),
-            (display_path(overlay.path), (overlay.data or {}).get("senza") or {}),
+            (display_path(base.path), base.data),
+            (display_path(defaults.path), defaults.data.get("senza") or {}),
+            (display_path(overlay.path), overlay.data.get("senza") or {}),
         ]
     )
+    account = AccountConfig(settings=settings, merged=merged, sources=sources, pipeline=pipeline_layers)
     substitute(merged, settings.placeholders())  # unknown placeholders fail now, not at deploy time
-    return AccountConfig(settings=settings, merged=merged)
-
-
-def check_lizzy_url(url: str, location: str) -> None:
-    parsed = urlparse(url)
-    loopback = parsed.hostname in LOOPBACK_HOSTS
-    if (parsed.scheme == "https" or (parsed.scheme == "http" and loopback)) and parsed.hostname:
-        return
-    raise ConfigError(
-        f"{location}: pipeline.lizzy_url: {url!r} is not an https URL",
-        hint="tokens are only sent over https (plain http is allowed for 127.0.0.1/localhost)",
-    )
+    return account
 
 
 def substitute(merged: Merged, values: dict[str, str]) -> dict[str, Any]:

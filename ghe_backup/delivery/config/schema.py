@@ -14,6 +14,7 @@ import jsonschema
 from ghe_backup.delivery.config.merge import logical_path
 from ghe_backup.delivery.config.yamlfile import YamlDocument, display_path
 from ghe_backup.errors import ConfigError
+from ghe_backup.plumbing.redact import secret_kind, shown
 
 _STR = {"type": "string"}
 _STR_LIST = {"type": "array", "items": _STR}
@@ -34,18 +35,18 @@ def _closed(properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 PIPELINE = _closed(
     {
-        "account_id": {"type": "string", "pattern": r"^\d{12}$"},
-        "region": {"type": "string", "pattern": r"^[a-z]{2}(-[a-z]+)+-\d$"},
+        "account_id": {"type": "string", "pattern": r"^[0-9]{12}$"},
+        "region": {"type": "string", "pattern": r"^[a-z]{2}(-[a-z]+)+-[0-9]+$"},
         "deployer": {"enum": ["lizzy", "senza"]},
         "lizzy_url": _STR,
         "lizzy_token_env": {"type": "string", "pattern": r"^[A-Z_][A-Z0-9_]*$"},
         "lizzy_token_command": _STR,
         "deploy_role": _STR,
-        "registry": {"type": "string", "pattern": r"^[A-Za-z0-9.-]+(:\d+)?(/[a-z0-9._/-]+)?$"},
+        "registry": {"type": "string", "pattern": r"^[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9._/-]+)?$"},
         "image": {"type": "string", "pattern": r"^[a-z0-9]+([._/-][a-z0-9]+)*$"},
         "approval": {"type": "boolean"},
-        "deploy_timeout": {"type": "integer", "minimum": 10},
-        "poll_max_interval": {"type": "number", "minimum": 0.1, "maximum": 60},
+        "deploy_timeout": {"type": "integer"},
+        "poll_max_interval": {"type": "number"},
         "state_table": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{3,255}$"},
         "lock_ttl": {"type": "integer", "minimum": 600, "maximum": 604800},
         "max_ami_age_days": {"type": "integer", "minimum": 1, "maximum": 365},
@@ -69,7 +70,11 @@ TAUPAGE = _closed(
         "health_check_path": _STR,
         "health_check_port": {"type": "integer"},
         "health_check_timeout_seconds": {"type": "integer"},
-        "environment": {"type": "object", "additionalProperties": _SCALAR},
+        "environment": {
+            "type": "object",
+            "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
+            "additionalProperties": _SCALAR,
+        },
         "kms_private_ssh_key": {"type": "string", "pattern": r"^aws:kms:"},
         "mounts": {
             "type": "object",
@@ -134,7 +139,27 @@ FIXES = {
     "InstanceType": "use an EC2 instance type such as t3.medium",
 }
 
-_JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number", list: "list", dict: "mapping"}
+#: How values and schema types read in messages.
+_GOT = {str: "a string", bool: "a boolean", int: "a whole number", float: "a number", list: "a list", dict: "a mapping"}
+_WANTED = {
+    "string": "a string",
+    "boolean": "a boolean",
+    "integer": "a whole number",
+    "number": "a number",
+    "array": "a list",
+    "object": "a mapping",
+}
+#: What to do when a secret was pasted where something else belongs.
+SECRET_FIXES = {
+    "kms_private_ssh_key": "encrypt the key with the account's KMS key and write aws:kms:<base64 ciphertext>; "
+    "treat the key as leaked if this file was shared",
+    "lizzy_token_env": "give the NAME of the variable that holds the token, e.g. LIZZY_TOKEN; "
+    "treat the token as leaked if this file was shared",
+}
+#: Why a key is not allowed where people are likely to try it.
+UNKNOWN_KEY_REASONS = {
+    "Resources": "stack resources are deleted with the stack: the data volume must never be one, it is attached by name",
+}
 
 
 def validate_document(doc: YamlDocument, schema: dict[str, Any] = CONFIG_FILE) -> None:
@@ -144,8 +169,19 @@ def validate_document(doc: YamlDocument, schema: dict[str, Any] = CONFIG_FILE) -
     errors = list(jsonschema.Draft7Validator(schema).iter_errors(doc.data))
     if not errors:
         return
-    first = min(errors, key=lambda e: (doc.line_of(_key_path(e.absolute_path)) or 0, len(e.absolute_path)))
+    first = min(errors, key=lambda e: (_line(doc, e), len(e.absolute_path)))
     raise describe(doc, first)
+
+
+def _line(doc: YamlDocument, error: jsonschema.ValidationError) -> int:
+    """Where the problem is: the offending key for unknown keys (the mapping starts higher up)."""
+    path = _key_path(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        extra = set(error.instance) - set(error.schema.get("properties", {}))
+        lines = [doc.lines.get((*path, str(key))) for key in extra]
+        if any(lines):
+            return min(line for line in lines if line)
+    return doc.line_of(path) or 0
 
 
 def _key_path(path: Any) -> tuple[str, ...]:
@@ -167,29 +203,56 @@ def describe(doc: YamlDocument, error: jsonschema.ValidationError) -> ConfigErro
     value = error.instance
     if error.validator == "additionalProperties":
         known = sorted(error.schema.get("properties", {}))
-        extra = sorted(set(value) - set(known))
+        extra = sorted(str(k) for k in set(value) - set(known))
         key = extra[0]
         close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-        fix = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(known)}"
-        return ConfigError(f"{where(doc, (*raw, key))}: {dotted((*path, key))}: unknown key", hint=fix)
+        fix = UNKNOWN_KEY_REASONS.get(key) or (
+            f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(known)}"
+        )
+        if not key.isascii():
+            fix = f"it has non-ASCII letters that look like ASCII ones; {fix}"
+        return ConfigError(f"{where(doc, (*raw, key))}: {dotted((*path, _name(key)))}: unknown key", hint=fix)
     if error.validator == "type":
         wanted = error.validator_value
-        wanted = " or ".join(wanted) if isinstance(wanted, list) else wanted
-        got = _JSON_TYPES.get(type(value), type(value).__name__)
-        article = "an" if str(wanted)[0] in "aeiou" else "a"
-        fix = FIXES.get(path[-1] if path else "", f"give {article} {wanted}")
+        wanted = " or ".join(_WANTED.get(w, w) for w in (wanted if isinstance(wanted, list) else [wanted]))
+        got = "null (empty)" if value is None else _GOT.get(type(value), f"a {type(value).__name__}")
+        fix = FIXES.get(path[-1] if path else "", "write true or false" if wanted == "a boolean" else f"give {wanted}")
         return ConfigError(f"{where(doc, raw)}: {dotted(path)}: expected {wanted}, got {got}", hint=fix)
     if error.validator == "enum":
         options = ", ".join(str(v) for v in error.validator_value)
         return ConfigError(
-            f"{where(doc, raw)}: {dotted(path)}: {value!r} is not allowed", hint=f"use one of: {options}"
+            f"{where(doc, raw)}: {dotted(path)}: {shown(value)} is not allowed", hint=f"use one of: {options}"
+        )
+    if error.validator == "pattern" and "propertyNames" in error.schema_path:
+        key = str(value)
+        return ConfigError(
+            f"{where(doc, (*raw, key))}: {dotted((*path, _name(key)))}: not an environment variable name",
+            hint="use ASCII letters, digits and _ (look-alike letters?)",
         )
     if error.validator == "pattern":
         fix = FIXES.get(path[-1] if path else "", f"match {error.validator_value}")
-        return ConfigError(f"{where(doc, raw)}: {dotted(path)}: invalid value {value!r}", hint=fix)
+        kind = secret_kind(value)
+        if kind:  # say what was found, never the value: it may be a live secret
+            return ConfigError(
+                f"{where(doc, raw)}: {dotted(path)}: got what looks like {kind}, not shown",
+                hint=SECRET_FIXES.get(path[-1] if path else "", fix),
+            )
+        return ConfigError(f"{where(doc, raw)}: {dotted(path)}: invalid value {shown(value)}", hint=fix)
     if error.validator in ("minProperties", "maxProperties"):
         return ConfigError(
             f"{where(doc, raw)}: {dotted(path)}: each entry must be a mapping with exactly one key",
             hint="write entries as '- Name: {...}'",
         )
-    return ConfigError(f"{where(doc, raw)}: {dotted(path)}: {error.message}")
+    if error.validator in ("minimum", "maximum"):
+        bound = "at least" if error.validator == "minimum" else "at most"
+        return ConfigError(
+            f"{where(doc, raw)}: {dotted(path)}: {shown(value)} is out of range",
+            hint=f"give {bound} {error.validator_value}",
+        )
+    return ConfigError(f"{where(doc, raw)}: {dotted(path)}: not valid here ({error.validator})")
+
+
+def _name(key: str) -> str:
+    """A key as a message may show it: names as they are, anything odd escaped or withheld."""
+    plain = key.isascii() and key.isprintable() and len(key) <= 60 and not secret_kind(key)
+    return key if plain else shown(key)

@@ -1,11 +1,21 @@
 """Load YAML files safely, remembering the line each key came from.
 
-Only YAML's safe types are ever constructed: a tag such as ``!!python/object`` is a
-``ConfigError`` naming the file and line, never an object.
+Reading is bounded, so no input hangs, exhausts memory or ends in a traceback:
+
+- only small regular UTF-8 files are read (``plumbing.textfile``: a FIFO, a device such as
+  ``/dev/zero`` or a directory is refused from its ``stat``, before any read);
+- a document may nest at most ``MAX_DEPTH`` levels and expand to at most ``MAX_NODES`` nodes,
+  counting every use of an alias: a "billion laughs" file is refused after composing, before
+  anything walks the expanded tree;
+- keys are names: a key must be a string (whole numbers only in mappings the caller names, such
+  as Taupage's ``ports``); a key given twice in one mapping is an error (YAML keeps the last);
+- only YAML's safe types are constructed: a tag such as ``!!python/object`` is an error naming the
+  file and line, never an object.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,8 +23,25 @@ from typing import Any
 import yaml
 
 from ghe_backup.errors import ConfigError
+from ghe_backup.plumbing.textfile import display_path, read_text
 
+__all__ = ["MAX_DEPTH", "MAX_NODES", "YamlDocument", "display_path", "load_yaml", "parse_yaml"]
 KeyPath = tuple[str, ...]
+
+MAX_DEPTH = 32  # the deepest config path is about 10 levels
+MAX_NODES = 20_000  # every value, counting each use of an alias; the shipped tree has about 200
+
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_MERGE = "tag:yaml.org,2002:merge"
+_KEY_KINDS = {
+    "tag:yaml.org,2002:bool": "a boolean",
+    "tag:yaml.org,2002:null": "empty (null)",
+    "tag:yaml.org,2002:float": "a number",
+    _INT: "a number",
+    "tag:yaml.org,2002:timestamp": "a date",
+    "tag:yaml.org,2002:binary": "binary data",
+}
 
 
 @dataclass
@@ -31,48 +58,192 @@ class YamlDocument:
                 return line
         return None
 
-
-def display_path(path: Path) -> str:
-    """A path as users should see it: relative to the working directory when possible."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+    @property
+    def empty(self) -> bool:
+        """No document at all (an empty file, or comments only)."""
+        return self.data is None
 
 
-def load_yaml(path: Path) -> YamlDocument:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{display_path(path)}: file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{display_path(path)}: cannot read: {err}") from None
-    return parse_yaml(text, path)
+def load_yaml(path: Path, *, number_keys_under: Iterable[str] = ()) -> YamlDocument:
+    """Read and parse one YAML file within the limits above.
+
+    ``number_keys_under`` names the mappings whose keys may be whole numbers (``ports``).
+    """
+    return parse_yaml(read_text(path), path, number_keys_under=number_keys_under)
 
 
-def parse_yaml(text: str, path: Path) -> YamlDocument:
+def parse_yaml(text: str, path: Path, *, number_keys_under: Iterable[str] = ()) -> YamlDocument:
     where = display_path(path)
+    loader = None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=yaml.SafeLoader)
+        loader = _Loader(text, where)  # the reader checks every character here
+        node = loader.get_single_node()
+        lines: dict[KeyPath, int] = {}
+        if node is not None:
+            _Check(loader, frozenset(number_keys_under)).document(node)
+            _collect_lines(node, (), lines)
+            data = loader.construct_document(node)
+        else:
+            data = None
+    except ConfigError:
+        raise
     except yaml.constructor.ConstructorError as err:
-        line = err.problem_mark.line + 1 if err.problem_mark else "?"
-        tag = (err.problem or "").split("'")[1] if "'" in (err.problem or "") else "tag"
-        raise ConfigError(
-            f"{where}:{line}: YAML tag {tag} is not allowed",
-            hint="config may only hold plain mappings, lists, strings, numbers and booleans",
-        ) from None
+        raise _constructor_error(where, err) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else "?"
         problem = err.problem or err.context or "malformed YAML"
-        raise ConfigError(f"{where}:{line}: malformed YAML: {problem}", hint="fix the YAML syntax") from None
+        if err.context == "expected a single document in the stream":
+            problem = "a second YAML document ('---'); a config file holds one"
+        hint = "indent with spaces, not tabs" if "'\\t'" in problem else "fix the YAML syntax"
+        raise ConfigError(f"{where}:{line}: malformed YAML: {problem}", hint=hint) from None
+    except yaml.reader.ReaderError as err:
+        line = text[: err.position].count("\n") + 1
+        code = err.character if isinstance(err.character, int) else ord(str(err.character)[:1] or "?")
+        raise ConfigError(
+            f"{where}:{line}: control character #x{code:04x} is not allowed in YAML", hint="remove it"
+        ) from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"{where}: malformed YAML: {err}") from None
-    lines: dict[KeyPath, int] = {}
-    if node is not None:
-        _collect_lines(node, (), lines)
+        raise ConfigError(f"{where}: malformed YAML: {type(err).__name__}") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     return YamlDocument(path=path, data=data, lines=lines)
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader, refusing to compose deeper than ``MAX_DEPTH`` (the composer recurses)."""
+
+    def __init__(self, text: str, where: str):
+        super().__init__(text)
+        self.where = where
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise ConfigError(
+                    f"{self.where}:{mark.line + 1}: nested more than {MAX_DEPTH} levels deep",
+                    hint="config files are a few levels deep",
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+class _Check:
+    """One pass over the composed node graph: expanded size and depth, keys, duplicates."""
+
+    def __init__(self, loader: _Loader, number_keys_under: frozenset[str]):
+        self.loader, self.where, self.number_keys_under = loader, loader.where, number_keys_under
+        self.measured: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded nodes, height)
+        self.open: set[int] = set()
+
+    def document(self, node: yaml.Node) -> None:
+        size, _ = self.measure(node, 1, ())
+        if size > MAX_NODES:
+            raise ConfigError(
+                f"{self.where}: expands to more than {MAX_NODES} values (aliases used many times over)",
+                hint="use fewer aliases; config files hold a few hundred values",
+            )
+
+    def measure(self, node: yaml.Node, depth: int, path: KeyPath) -> tuple[int, int]:
+        """(expanded size, height) of ``node`` reached at ``depth``; refuses what exceeds the limits."""
+        key = id(node)
+        if key in self.open:
+            raise ConfigError(
+                f"{self.where}:{node.start_mark.line + 1}: an alias refers to a value that contains it",
+                hint="recursive structures are not config",
+            )
+        known = self.measured.get(key)
+        if known is None:
+            self.open.add(key)
+            try:
+                known = self._measure_children(node, depth, path)
+            finally:
+                self.open.discard(key)
+            self.measured[key] = known
+        size, height = known
+        if depth + height - 1 > MAX_DEPTH:
+            raise ConfigError(
+                f"{self.where}:{node.start_mark.line + 1}: nested more than {MAX_DEPTH} levels deep (through aliases)",
+                hint="config files are a few levels deep",
+            )
+        if size > MAX_NODES:
+            raise ConfigError(
+                f"{self.where}:{node.start_mark.line + 1}: expands to more than {MAX_NODES} values "
+                "(aliases used many times over)",
+                hint="use fewer aliases; config files hold a few hundred values",
+            )
+        return known
+
+    def _measure_children(self, node: yaml.Node, depth: int, path: KeyPath) -> tuple[int, int]:
+        if depth > MAX_DEPTH:
+            raise ConfigError(
+                f"{self.where}:{node.start_mark.line + 1}: nested more than {MAX_DEPTH} levels deep",
+                hint="config files are a few levels deep",
+            )
+        if isinstance(node, yaml.SequenceNode):
+            children = [(item, (*path, str(i))) for i, item in enumerate(node.value)]
+        elif isinstance(node, yaml.MappingNode):
+            children = []
+            for key_node, value_node in self.keys(node, path):
+                children.append((value_node, (*path, str(key_node.value))))
+        else:
+            return 1, 1
+        size, height = 1, 1
+        for child, child_path in children:
+            child_size, child_height = self.measure(child, depth + 1, child_path)
+            size, height = size + child_size, max(height, child_height + 1)
+            if size > MAX_NODES:  # stop adding early: sizes of a bomb grow exponentially
+                break
+        return size, height
+
+    def keys(self, node: yaml.MappingNode, path: KeyPath) -> list[tuple[yaml.Node, yaml.Node]]:
+        """The mapping's (key, value) node pairs, once each key is known to be a name given once."""
+        numbers_allowed = bool(path) and path[-1] in self.number_keys_under
+        seen: dict[tuple[str, str], int] = {}
+        for key_node, _ in node.value:
+            line = key_node.start_mark.line + 1
+            here = ".".join(path)
+            if not isinstance(key_node, yaml.ScalarNode):
+                kind = "a mapping" if isinstance(key_node, yaml.MappingNode) else "a list"
+                raise ConfigError(
+                    f"{self.where}:{line}: {here + ': ' if here else ''}a key is {kind}, not a name",
+                    hint="keys are plain names; a '?' starts a complex key",
+                )
+            tag = key_node.tag
+            if tag not in (_STR, _MERGE) and not (tag == _INT and numbers_allowed):
+                kind = _KEY_KINDS.get(tag, "not a plain name")
+                shown = key_node.value if len(key_node.value) <= 20 else key_node.value[:20] + "..."
+                fix = f'quote it ("{shown}":) if it is meant as a name' if key_node.value else "give the key a name"
+                raise ConfigError(
+                    f"{self.where}:{line}: {here + ': ' if here else ''}key {shown or '(empty)'} is {kind}, not a name",
+                    hint=fix,
+                )
+            identity = (tag, str(self.loader.construct_yaml_int(key_node)) if tag == _INT else key_node.value)
+            if identity in seen:
+                shown = ".".join((*path, key_node.value))
+                raise ConfigError(
+                    f"{self.where}:{line}: {shown}: duplicate key (first given on line {seen[identity]})",
+                    hint="remove one of them; YAML would silently keep the last",
+                )
+            seen[identity] = line
+        return node.value
+
+
+def _constructor_error(where: str, err: yaml.constructor.ConstructorError) -> ConfigError:
+    line = err.problem_mark.line + 1 if err.problem_mark else "?"
+    problem = err.problem or ""
+    if "could not determine a constructor for the tag" in problem and "'" in problem:
+        tag = problem.split("'")[1]
+        return ConfigError(
+            f"{where}:{line}: YAML tag {tag} is not allowed",
+            hint="config may only hold plain mappings, lists, strings, numbers and booleans",
+        )
+    return ConfigError(f"{where}:{line}: {problem or 'cannot read this value'}", hint="fix the YAML")
 
 
 def _collect_lines(node: yaml.Node, prefix: KeyPath, lines: dict[KeyPath, int]) -> None:

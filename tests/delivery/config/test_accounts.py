@@ -100,14 +100,14 @@ def test_wrong_type(config_tree):
     edit(config_tree, "config/accounts/prod.yaml", "approval: true", 'approval: "yes"')
     assert (
         error_of(config_tree)
-        == "config/accounts/prod.yaml:8: pipeline.approval: expected boolean, got string (give a boolean)"
+        == "config/accounts/prod.yaml:8: pipeline.approval: expected a boolean, got a string (write true or false)"
     )
 
 
 def test_unquoted_account_id_is_a_type_error_with_the_fix(config_tree):
     edit(config_tree, "config/accounts/prod.yaml", 'account_id: "123456789012"', "account_id: 123456789012")
     assert error_of(config_tree) == (
-        "config/accounts/prod.yaml:3: pipeline.account_id: expected string, got integer "
+        "config/accounts/prod.yaml:3: pipeline.account_id: expected a string, got a whole number "
         '(use the 12-digit AWS account id as a quoted string, e.g. "123456789012")'
     )
 
@@ -139,7 +139,7 @@ def test_missing_required_key(config_tree):
     edit(config_tree, "config/accounts/prod.yaml", '  account_id: "123456789012"\n', "")
     assert error_of(config_tree) == (
         "config/accounts/prod.yaml:2: pipeline.account_id: missing required key "
-        "(add 'account_id:' under 'pipeline:' in config/accounts/prod.yaml)"
+        "(add 'account_id:' under 'pipeline:' in config/accounts/prod.yaml (or config/defaults.yaml))"
     )
 
 
@@ -210,5 +210,5 @@ def test_errors_in_the_senza_base_name_the_base(config_tree):
 def test_errors_in_defaults_name_the_defaults_file(config_tree):
     edit(config_tree, "config/defaults.yaml", "deploy_timeout: 1800", "deploy_timeout: soon")
     assert error_of(config_tree) == (
-        "config/defaults.yaml:7: pipeline.deploy_timeout: expected integer, got string (give an integer)"
+        "config/defaults.yaml:7: pipeline.deploy_timeout: expected a whole number, got a string (give a whole number)"
     )

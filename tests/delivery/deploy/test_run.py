@@ -120,7 +120,7 @@ def test_deploys_the_image_into_the_account(sandbox, shipped_tree, name, deploye
     user_data = base64.b64decode(launch["UserData"]).decode()
     assert user_data.startswith("#taupage-ami-config")
     taupage = yaml.safe_load(user_data)
-    assert taupage["source"] == "127.0.0.1:5000/ghe-backup:c0ffee42"
+    assert taupage["source"] == f"{endpoints['registry']}/ghe-backup:c0ffee42"
     assert taupage["kms_private_ssh_key"] == endpoints["aws_accounts"][name]["kms_private_ssh_key"]
     assert taupage["volumes"]["ebs"] == {"/dev/sdf": "ghe-backup-data"}
     [entry] = attempts(root, name)

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from ghe_backup.delivery.config.accounts import LOOPBACK_HOSTS
+from ghe_backup.delivery.config.values import LOOPBACK_HOSTS
 from ghe_backup.delivery.deploy.deployers.base import DeployerError
 from ghe_backup.delivery.deploy.deployers.senza_cli import aws_unreachable, first_error_line
 from ghe_backup.errors import ConfigError, Unreachable

@@ -1,0 +1,155 @@
+"""The safe YAML reader: bounded expansion and depth, names as keys, no duplicates, safe types only."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from ghe_backup.delivery.config.yamlfile import MAX_DEPTH, MAX_NODES, load_yaml, parse_yaml
+from ghe_backup.errors import ConfigError, ExitCode
+
+WHERE = Path("x.yaml")
+
+
+def error_of(text: str, **kwargs) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_yaml(text, WHERE, **kwargs)
+    assert info.value.exit_code == ExitCode.BAD_INPUT
+    return str(info.value)
+
+
+def billion_laughs(levels: int = 9) -> str:
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, levels):
+        lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_lines_of_keys_including_entries_of_keyed_lists():
+    doc = parse_yaml("a:\n  b: 1\nlist:\n  - One:\n      c: 2\n", WHERE)
+    assert doc.data == {"a": {"b": 1}, "list": [{"One": {"c": 2}}]}
+    assert doc.line_of(("a", "b")) == 2 and doc.line_of(("list", "One", "c")) == 5
+    assert doc.line_of(("a", "nope")) == 1  # the nearest ancestor
+
+
+def test_an_alias_bomb_is_refused_at_once():
+    started = time.monotonic()
+    assert error_of(billion_laughs()) == (
+        f"x.yaml:5: expands to more than {MAX_NODES} values (aliases used many times over) "
+        "(use fewer aliases; config files hold a few hundred values)"
+    )
+    assert time.monotonic() - started < 1
+
+
+def test_a_few_aliases_are_fine():
+    doc = parse_yaml("base: &b {x: 1}\none: *b\ntwo: {<<: *b, y: 2}\n", WHERE)
+    assert doc.data["one"] == {"x": 1} and doc.data["two"] == {"x": 1, "y": 2}
+
+
+def test_deep_nesting_is_refused_not_a_recursion_error():
+    assert error_of("a: " + "[" * 100_000 + "]" * 100_000) == (
+        f"x.yaml:1: nested more than {MAX_DEPTH} levels deep (config files are a few levels deep)"
+    )
+    nested = "".join("  " * i + f"k{i}:\n" for i in range(MAX_DEPTH + 5))
+    assert error_of(nested).startswith(f"x.yaml:{MAX_DEPTH}: nested more than {MAX_DEPTH} levels deep")
+
+
+def test_depth_through_aliases_counts():
+    text = "a0: &a0 [[[[[[[[[[1]]]]]]]]]]\n" + "".join(f"a{i}: &a{i} [[[*a{i - 1}]]]\n" for i in range(1, 20))
+    assert "nested more than 32 levels deep (through aliases)" in error_of(text)
+
+
+def test_a_recursive_alias_is_refused():
+    assert error_of("a: &a [*a]\n") == (
+        "x.yaml:1: an alias refers to a value that contains it (recursive structures are not config)"
+    )
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("true: 1\n", 'x.yaml:1: key true is a boolean, not a name (quote it ("true":) if it is meant as a name)'),
+        ("1: x\n", 'x.yaml:1: key 1 is a number, not a name (quote it ("1":) if it is meant as a name)'),
+        ("a:\n  1.5: x\n", 'x.yaml:2: a: key 1.5 is a number, not a name (quote it ("1.5":) if it is meant as a name)'),
+        ("~: x\n", 'x.yaml:1: key ~ is empty (null), not a name (quote it ("~":) if it is meant as a name)'),
+        (
+            "2024-01-01: x\n",
+            'x.yaml:1: key 2024-01-01 is a date, not a name (quote it ("2024-01-01":) if it is meant as a name)',
+        ),
+        ("? [a, b]\n: 1\n", "x.yaml:1: a key is a list, not a name (keys are plain names; a '?' starts a complex key)"),
+        (
+            "? {a: 1}\n: 1\n",
+            "x.yaml:1: a key is a mapping, not a name (keys are plain names; a '?' starts a complex key)",
+        ),
+    ],
+)
+def test_keys_must_be_names(text, message):
+    assert error_of(text) == message
+
+
+def test_number_keys_only_where_the_caller_allows_them():
+    assert parse_yaml("ports:\n  8080: 8080\n", WHERE, number_keys_under={"ports"}).data == {"ports": {8080: 8080}}
+    assert error_of("env:\n  8080: 8080\n", number_keys_under={"ports"}).startswith(
+        "x.yaml:2: env: key 8080 is a number"
+    )
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("a: 1\nb: 2\na: 3\n", "x.yaml:3: a: duplicate key (first given on line 1)"),
+        ("p:\n  x: 1\n  x: 1\n", "x.yaml:3: p.x: duplicate key (first given on line 2)"),
+        ("ports:\n  8080: 1\n  0x1F90: 2\n", "x.yaml:3: ports.0x1F90: duplicate key (first given on line 2)"),
+    ],
+)
+def test_duplicate_keys_are_errors(text, message):
+    assert error_of(text, number_keys_under={"ports"}) == (
+        f"{message} (remove one of them; YAML would silently keep the last)"
+    )
+
+
+def test_the_same_name_in_different_mappings_is_fine():
+    assert parse_yaml("a: {x: 1}\nb: {x: 1}\n", WHERE).data == {"a": {"x": 1}, "b": {"x": 1}}
+
+
+def test_tags_that_construct_objects_are_refused_and_never_run(tmp_path):
+    marker = tmp_path / "pwned"
+    assert error_of(f'a: !!python/object/apply:os.system ["touch {marker}"]\n') == (
+        "x.yaml:1: YAML tag tag:yaml.org,2002:python/object/apply:os.system is not allowed "
+        "(config may only hold plain mappings, lists, strings, numbers and booleans)"
+    )
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "a:\n\tb: 1\n",
+            "x.yaml:2: malformed YAML: found character '\\t' that cannot start any token (indent with spaces, not tabs)",
+        ),
+        (
+            "a: 1\n---\nb: 2\n",
+            "x.yaml:2: malformed YAML: a second YAML document ('---'); a config file holds one (fix the YAML syntax)",
+        ),
+        ("a: 1\nb: \x07\n", "x.yaml:2: control character #x0007 is not allowed in YAML (remove it)"),
+        ("a: *nope\n", "x.yaml:1: malformed YAML: found undefined alias 'nope' (fix the YAML syntax)"),
+    ],
+)
+def test_malformed_text_names_the_line(text, message):
+    assert error_of(text) == message
+
+
+def test_empty_and_comment_only_files_have_no_document(tmp_path):
+    (tmp_path / "a.yaml").write_text("# nothing here\n")
+    assert load_yaml(tmp_path / "a.yaml").empty
+    assert parse_yaml("", WHERE).data is None
+
+
+def test_load_yaml_refuses_what_is_not_a_regular_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.yaml").symlink_to("/dev/zero")
+    with pytest.raises(ConfigError, match="a.yaml: is a character device, not a file"):
+        load_yaml(tmp_path / "a.yaml")
