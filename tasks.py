@@ -19,12 +19,12 @@ SANDBOX_HELP = "target the local sandbox instead of the real account (or set INV
 JSON_HELP = "print the result as JSON"
 
 
-@task
-def test(c):
-    """Run the fast unit tests: the pipeline's gate (no sandbox needed)."""
+@task(help={"reuse": "skip when these inputs (files, lock, Python, selection) passed before, as a prerequisite does"})
+def test(c, reuse=False):
+    """Run the fast unit tests on every core: the pipeline's gate (no sandbox needed)."""
     from ghe_backup.delivery.gate import run_unit_tests
 
-    run_unit_tests(resolve(c.config).root)
+    run_unit_tests(resolve(c.config).root, reuse=reuse)
 
 
 @preflight(checks.build)

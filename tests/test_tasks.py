@@ -30,7 +30,7 @@ INV = str(Path(sys.executable).parent / "inv")
 def stages(monkeypatch, config_tree):
     """Record stage calls instead of running them; config comes from a temp copy of the fixture tree."""
     log = []
-    monkeypatch.setattr(gate, "run_unit_tests", lambda root: log.append(("test",)))
+    monkeypatch.setattr(gate, "run_unit_tests", lambda root, reuse: log.append(("test", reuse)))
     monkeypatch.setattr(image_build, "build_image", lambda site: log.append(("image", site.sandbox)))
     monkeypatch.setattr(push_stage, "push_image", lambda targets: log.append(("push", [t.name for t in targets])) or [])
     monkeypatch.setattr(
@@ -52,12 +52,17 @@ def inv(*argv):
 
 def test_deploy_runs_each_stage_once_in_order(stages):
     assert inv("deploy", "--account=staging") == 0
-    assert stages == [("test",), ("image", False), ("push", ["staging"]), ("deploy", ["staging"], False)]
+    assert stages == [("test", True), ("image", False), ("push", ["staging"]), ("deploy", ["staging"], False)]
 
 
 def test_account_reaches_push_and_deploy_and_several_accounts_test_and_build_once(stages):
     assert inv("deploy", "--account=staging", "--account=prod", "--yes") == 0
-    assert stages == [("test",), ("image", False), ("push", ["staging", "prod"]), ("deploy", ["staging", "prod"], True)]
+    assert stages == [
+        ("test", True),
+        ("image", False),
+        ("push", ["staging", "prod"]),
+        ("deploy", ["staging", "prod"], True),
+    ]
 
 
 SANDBOX = {"registry": "127.0.0.1:5500", "lizzy": {}, "docker_host": "unix:///nowhere.sock", "base_image": "base:1"}
@@ -68,7 +73,7 @@ def test_sandbox_flag_reaches_image(stages, monkeypatch):
 
     monkeypatch.setattr(sandbox, "endpoints", lambda root, state=None: SANDBOX)
     assert inv("push", "--account=prod", "--sandbox") == 0
-    assert stages == [("test",), ("image", True), ("push", ["prod"])]
+    assert stages == [("test", True), ("image", True), ("push", ["prod"])]
 
 
 def test_unknown_account_stops_before_any_stage(stages, capsys):
@@ -97,7 +102,37 @@ def test_json_is_not_handed_down_so_stdout_holds_one_document(stages, capsys):
 
 def test_test_and_image_alone(stages):
     assert inv("image") == 0
-    assert stages == [("test",), ("image", False)]
+    assert stages == [("test", True), ("image", False)]
+
+
+def test_test_named_directly_runs_and_reuse_is_its_flag(stages):
+    assert inv("test") == 0 and inv("test", "--reuse") == 0
+    assert stages == [("test", False), ("test", True)]
+
+
+def test_the_real_gate_through_the_graph_skips_a_pass_as_a_prerequisite_only(monkeypatch, config_tree, capfd):
+    """The test stage for real (pytest on a tiny checkout) under image; only image is recorded."""
+    from ghe_backup.delivery.gate import unit_tests
+    from support.gate_repo import TINY_TEST, runs
+
+    counter = config_tree.parent / "runs"
+    monkeypatch.setenv("GATE_RUNS", str(counter))
+    monkeypatch.setattr(unit_tests, "workers_wanted", lambda: 0)  # one test: no worker start-up
+    monkeypatch.setattr(image_build, "build_image", lambda site: None)
+    (config_tree / "tests").mkdir()
+    (config_tree / "tests" / "test_tiny.py").write_text(TINY_TEST)
+    (config_tree / ".gitignore").write_text(".state/\n")
+    subprocess.run(["git", "init", "-q"], cwd=config_tree, check=True)
+
+    assert inv("image") == 0 and runs(counter) == 1  # nothing passed yet: the tests run
+    capfd.readouterr()
+    assert inv("image") == 0 and runs(counter) == 1  # the same inputs passed: skipped, saying so
+    skipped = capfd.readouterr().err
+    assert "test: skipped: these inputs passed at" in skipped and "hash " in skipped
+    assert inv("test") == 0 and runs(counter) == 2  # named directly: it runs
+    assert inv("test", "--reuse") == 0 and runs(counter) == 2
+    (config_tree / "tests" / "test_tiny.py").write_text(TINY_TEST + "\n# changed\n")
+    assert inv("image") == 0 and runs(counter) == 3  # a change (uncommitted, untracked alike) runs them
 
 
 # --- the installed `inv` itself (reads invoke.yaml, so the executor is wired for users) --------

@@ -84,7 +84,7 @@ def test_one_deploy_reads_the_sandbox_state_once_and_loads_the_config_once(runni
     original = targets.load_accounts
     monkeypatch.setattr(targets, "load_accounts", lambda root: loads.append(root) or original(root))
     seen = []
-    monkeypatch.setattr(gate, "run_unit_tests", lambda root: None)
+    monkeypatch.setattr(gate, "run_unit_tests", lambda root, reuse: None)
     monkeypatch.setattr(image_build, "build_image", lambda site: seen.append(site))
     monkeypatch.setattr(push_stage, "push_image", lambda found: seen.append(found) or [])
     monkeypatch.setattr(deploy_run, "deploy_accounts", lambda found, ask: seen.append(found) or [])

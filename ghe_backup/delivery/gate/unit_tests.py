@@ -1,39 +1,129 @@
-"""The test stage: the fast unit tests (no sandbox), the pipeline's gate."""
+"""The test stage: the fast unit tests (no sandbox), the pipeline's gate.
+
+Runs pytest on the unit selection, on every core (pytest-xdist). A pass is recorded against the
+hash of what the tests read (``inputs.gate_key``); with ``reuse`` (the stage as a prerequisite
+of image/push/deploy, or ``inv test --reuse``) a run whose inputs passed before is skipped,
+saying so with the hash. Named directly, ``inv test`` always runs the tests.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import os
+import signal
 import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+from ghe_backup.delivery.gate import passes
+from ghe_backup.delivery.gate.inputs import GateKey, gate_key
 from ghe_backup.errors import StageFailed
 from ghe_backup.plumbing.command import CommandFailed, CommandTimedOut, run
+from ghe_backup.plumbing.progress import say
 
-UNIT_SELECTION = "not integration"
-#: The gate takes well under a minute; this only stops a hung test from hanging the pipeline.
+UNIT_SELECTION = ("-m", "not integration")
+#: The gate takes seconds; this only stops a hung test from hanging the pipeline.
 TIMEOUT = 900.0
 
 
-def run_unit_tests(root: Path, extra_args: list[str] | None = None) -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-q",
-        "-m",
-        UNIT_SELECTION,
-        "-p",
-        "no:cacheprovider",
-        *(extra_args or []),
-    ]
-    # Follow sys.stdout: when `test` runs as a prerequisite its output belongs on stderr.
+@dataclass(frozen=True)
+class GateResult:
+    ran: bool  # False: skipped, these inputs passed before
+    key: str | None  # the inputs' hash (None outside a git checkout: nothing is remembered)
+    seconds: float
+    workers: int  # pytest-xdist workers (0: in one process)
+
+
+def workers_wanted() -> int:
+    """One pytest worker per usable core; none (a single process) on one core or without xdist."""
     try:
-        run(command, what="unit tests", cwd=root, timeout=TIMEOUT, capture=False, stdout=_stdout_fd())
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    if cores < 2 or importlib.util.find_spec("xdist") is None:
+        return 0
+    return cores
+
+
+def pytest_command(selection: list[str], workers: int) -> list[str]:
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection]
+    # worksteal: idle workers take queued tests from busy ones, so a few slow tests don't leave a core idle
+    return command + (["-n", str(workers), "--dist", "worksteal"] if workers else [])
+
+
+def run_unit_tests(
+    root: Path,
+    extra_args: list[str] | None = None,
+    *,
+    reuse: bool = False,
+    workers: int | None = None,
+    report: Callable[[str], None] = say,
+) -> GateResult:
+    """Run the unit selection (plus ``extra_args``) in ``root``; with ``reuse``, skip a recorded pass."""
+    started = time.monotonic()
+    selection = [*UNIT_SELECTION, *(extra_args or [])]
+    state_dir = root / ".state"
+    key = gate_key(root, selection)
+    if key is None:
+        report("test: not a git checkout, so passes are not remembered; running the tests")
+    elif reuse:
+        found = passes.passed_before(state_dir, key.digest)
+        if found is not None:
+            report(
+                f"test: skipped: these inputs passed at {found.at} (hash {key.short}, {key.files} files; "
+                f"run `inv test` to run them anyway)"
+            )
+            return GateResult(ran=False, key=key.digest, seconds=round(time.monotonic() - started, 2), workers=0)
+    workers = workers_wanted() if workers is None else workers
+    _run_pytest(root, pytest_command(selection, workers))
+    seconds = time.monotonic() - started
+    if key is not None:
+        _remember(root, state_dir, key, seconds, report)
+    return GateResult(ran=True, key=key.digest if key else None, seconds=round(seconds, 2), workers=workers)
+
+
+def _run_pytest(root: Path, command: list[str]) -> None:
+    # Follow sys.stdout: when `test` runs as a prerequisite its output belongs on stderr.
+    # Ctrl-C (KeyboardInterrupt) and a timeout propagate: only a run that got here passed.
+    try:
+        with _terminated_as_interrupted():
+            run(command, what="unit tests", cwd=root, timeout=TIMEOUT, capture=False, stdout=_stdout_fd())
     except CommandTimedOut:
         raise
     except CommandFailed as err:
         raise StageFailed(
             f"unit tests failed (pytest exit {err.returncode})", hint="see the test output above"
         ) from None
+
+
+@contextlib.contextmanager
+def _terminated_as_interrupted() -> Iterator[None]:
+    """SIGTERM (a cancelled CI job) stops pytest as Ctrl-C does, instead of leaving it running orphaned."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _remember(root: Path, state_dir: Path, key: GateKey, seconds: float, report: Callable[[str], None]) -> None:
+    after = gate_key(root, key.selection)
+    if after is None or after.digest != key.digest:  # what passed is not what is there now
+        report("test: passed, but the inputs changed while the tests ran; this pass is not remembered")
+        return
+    passes.record_pass(state_dir, key.digest, seconds=seconds, files=key.files, selection=list(key.selection))
+    report(f"test: passed; recorded for inputs {key.short} ({key.files} files)")
 
 
 def _stdout_fd() -> int | None:
