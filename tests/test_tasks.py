@@ -65,7 +65,12 @@ def test_account_reaches_push_and_deploy_and_several_accounts_test_and_build_onc
     ]
 
 
-SANDBOX = {"registry": "127.0.0.1:5500", "lizzy": {}, "docker_host": "unix:///nowhere.sock", "base_image": "base:1"}
+SANDBOX = {
+    "registries": {"prod": "127.0.0.1:5500"},
+    "lizzy": {},
+    "docker_host": "unix:///nowhere.sock",
+    "base_image": "base:1",
+}
 
 
 def test_sandbox_flag_reaches_image(stages, monkeypatch):
