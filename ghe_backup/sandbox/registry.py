@@ -10,6 +10,7 @@ registries are trusted over plain HTTP by the engine, so no TLS is needed.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import urllib.error
 import urllib.request
@@ -111,10 +112,8 @@ def start(state: Any) -> None:
 
 def stop(state: Any) -> None:
     names = set(state.endpoints.get("registries") or {})
-    try:
+    with contextlib.suppress(GheBackupError):  # an unreadable config: stop what was recorded
         names |= set(accounts(state))
-    except GheBackupError:  # an unreadable config: stop what was recorded
-        pass
     for name in sorted(names):
         stop_process(state.dir, process_name(name))
     stop_process(state.dir, LEGACY_NAME)
