@@ -10,7 +10,7 @@ Exit codes: 0 success, 1 a stage or deployment failed, 2 bad input or config,
 from invoke import Collection, task
 
 from ghe_backup.edge import checks, render, views
-from ghe_backup.edge.executor import preflight
+from ghe_backup.edge.executor import preflight, replaces_prerequisites
 from ghe_backup.edge.settings import DEFAULTS
 from ghe_backup.edge.targets import positive_int, resolve
 
@@ -46,6 +46,7 @@ def push(c, account, sandbox=False, json=False):
 
 
 @preflight(checks.deploy)
+@replaces_prerequisites("image")
 @task(
     pre=[push],
     iterable=["account"],
@@ -54,14 +55,22 @@ def push(c, account, sandbox=False, json=False):
         "sandbox": SANDBOX_HELP,
         "json": JSON_HELP,
         "yes": "approve without asking (CI, after its own approval)",
+        "image": "deploy this pushed tag, built once: no test, image or push; copied by digest from another "
+        "account's registry if this account's lacks it",
     },
 )
-def deploy(c, account, sandbox=False, yes=False, json=False):
-    """Deploy the pushed image to each account (test, image and push run first)."""
+def deploy(c, account, sandbox=False, yes=False, json=False, image=None):
+    """Deploy the pushed image to each account (test, image and push run first, unless --image)."""
     from ghe_backup.delivery.deploy.run import deploy_accounts
     from ghe_backup.edge.prompt import ask_approval
 
-    results = deploy_accounts(resolve(c.config).targets(account, sandbox), ask=None if yes else ask_approval)
+    found = resolve(c.config)
+    targets = found.targets(account, sandbox)
+    if image:
+        from ghe_backup.delivery.push.promote import promote_image
+
+        promote_image(targets, image, found.all_targets(sandbox))
+    results = deploy_accounts(targets, ask=None if yes else ask_approval)
     return render.show(results, views.deploys, json=json)
 
 

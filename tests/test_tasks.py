@@ -110,6 +110,29 @@ def test_test_and_image_alone(stages):
     assert stages == [("test", True), ("image", False)]
 
 
+def test_deploy_with_image_runs_no_test_image_or_push_and_promotes_first(stages, monkeypatch):
+    from ghe_backup.delivery.push import promote
+
+    located = []
+    monkeypatch.setattr(promote, "locate_image", lambda targets, tag, sources: located.append(tag))
+    monkeypatch.setattr(
+        promote,
+        "promote_image",
+        lambda targets, tag, sources: stages.append(
+            ("promote", [t.name for t in targets], tag, [s.name for s in sources])
+        ),
+    )
+    assert inv("deploy", "--account=prod", "--image=3749798ab1c2", "--yes") == 0
+    assert located == ["3749798ab1c2"]  # the preflight looked for it before anything ran
+    assert stages == [("promote", ["prod"], "3749798ab1c2", ["prod", "staging"]), ("deploy", ["prod"], True)]
+
+
+def test_deploy_with_a_bad_image_tag_is_exit_2_before_anything_runs(stages, capsys):
+    assert inv("deploy", "--account=prod", "--image=not a tag", "--yes") == 2
+    assert stages == []
+    assert capsys.readouterr().err.startswith("error: --image: 'not a tag' is not an image tag")
+
+
 def test_test_named_directly_runs_and_reuse_is_its_flag(stages):
     assert inv("test") == 0 and inv("test", "--reuse") == 0
     assert stages == [("test", False), ("test", True)]

@@ -23,11 +23,21 @@ def targets(config: Any, account: list[str] | None = None, sandbox: bool | None 
 
 
 def deploy(
-    config: Any, account: list[str] | None = None, sandbox: bool | None = None, yes: bool = False, **_: Any
+    config: Any,
+    account: list[str] | None = None,
+    sandbox: bool | None = None,
+    yes: bool = False,
+    image: str | None = None,
+    **_: Any,
 ) -> None:
-    """deploy: valid targets, and approval can be had."""
-    found = resolve(config).targets(account, sandbox)
+    """deploy: valid targets, approval can be had, and with --image the tag is in some account's registry."""
+    resolution = resolve(config)
+    found = resolution.targets(account, sandbox)
     check_approval_possible(found, assume_yes=yes, interactive=sys.stdin.isatty())
+    if image is not None:
+        from ghe_backup.delivery.push.promote import locate_image
+
+        locate_image(found, image, resolution.all_targets(sandbox))
 
 
 def history(config: Any, account: str | None = None, limit: str | None = None, **_: Any) -> None:

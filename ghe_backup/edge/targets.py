@@ -74,6 +74,10 @@ class Resolution:
         site = self.build_site(sandbox)
         return [self._target(account, site) for account in accounts]
 
+    def all_targets(self, sandbox: bool | None) -> list[Target]:
+        """Every configured account (where a promoted image may be found)."""
+        return self.targets(sorted(self.accounts), sandbox)
+
     def _target(self, account: AccountConfig, site: BuildSite) -> Target:
         s = account.settings
         if not site.sandbox:
