@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from invoke import Program
@@ -146,6 +147,7 @@ def test_the_real_gate_through_the_graph_skips_a_pass_as_a_prerequisite_only(mon
     counter = config_tree.parent / "runs"
     monkeypatch.setenv("GATE_RUNS", str(counter))
     monkeypatch.setattr(unit_tests, "workers_wanted", lambda: 0)  # one test: no worker start-up
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     monkeypatch.setattr(image_build, "build_image", lambda site: None)
     (config_tree / "tests").mkdir()
     (config_tree / "tests" / "test_tiny.py").write_text(TINY_TEST)
@@ -153,11 +155,13 @@ def test_the_real_gate_through_the_graph_skips_a_pass_as_a_prerequisite_only(mon
     subprocess.run(["git", "init", "-q"], cwd=config_tree, check=True)
 
     assert inv("image") == 0 and runs(counter) == 1  # nothing passed yet: the tests run
-    capfd.readouterr()
+    out, err = capfd.readouterr()
+    assert "1 passed" in err and "passed" not in out  # a prerequisite's output goes to stderr
     assert inv("image") == 0 and runs(counter) == 1  # the same inputs passed: skipped, saying so
     skipped = capfd.readouterr().err
     assert "test: skipped: these inputs passed at" in skipped and "hash " in skipped
-    assert inv("test") == 0 and runs(counter) == 2  # named directly: it runs
+    assert inv("test") == 0 and runs(counter) == 2  # named directly: it runs, its output on stdout
+    assert "1 passed" in capfd.readouterr().out
     assert inv("test", "--reuse") == 0 and runs(counter) == 2
     (config_tree / "tests" / "test_tiny.py").write_text(TINY_TEST + "\n# changed\n")
     assert inv("image") == 0 and runs(counter) == 3  # a change (uncommitted, untracked alike) runs them
@@ -192,6 +196,7 @@ def test_inv_help_explains_the_flags():
     out = run_inv("--help", "deploy").stdout
     assert "--account" in out and "account name from config/accounts/" in out
     assert "--sandbox" in out and "--yes" in out
+    assert "--image=STRING" in out and "deploy this pushed tag" in out
 
 
 def test_inv_bad_input_is_one_line_exit_2_and_no_traceback():
@@ -203,22 +208,24 @@ def test_inv_bad_input_is_one_line_exit_2_and_no_traceback():
     assert "pytest" not in result.stdout  # the test stage never started
 
 
-def test_inv_config_shows_each_accounts_values_with_secrets_redacted():
-    prod = run_inv("config", "--account=prod")
-    staging = run_inv("config", "--account=staging")
-    assert prod.returncode == staging.returncode == 0
-    assert "InstanceType: m5.large" in prod.stdout and "GHE_NUM_SNAPSHOTS: 72" in prod.stdout
-    assert "InstanceType: t3.medium" in staging.stdout and "0 1-23/2 * * *" in staging.stdout
-    for out in (prod.stdout, staging.stdout):
+def test_inv_config_shows_each_accounts_values_with_secrets_redacted(config_tree, capsys):
+    # in-process (the installed inv's wiring is checked above): a subprocess costs 0.3 s of CPU
+    assert inv("config", "--account=prod") == 0
+    prod = capsys.readouterr().out
+    assert inv("config", "--account=staging") == 0
+    staging = capsys.readouterr().out
+    assert "InstanceType: m5.large" in prod and "GHE_NUM_SNAPSHOTS: 72" in prod
+    assert "InstanceType: t3.medium" in staging and "0 1-23/2 * * *" in staging
+    for out in (prod, staging):
         assert "kms_private_ssh_key: aws:kms:<redacted>" in out
         assert "PLACEHOLDERciphertext" not in out
 
 
-def test_inv_accounts_json():
+def test_inv_accounts_json(config_tree, capsys):
     import json
 
-    result = run_inv("accounts", "--json")
-    assert json.loads(result.stdout) == [
+    assert inv("accounts", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == [
         {"name": "prod", "account_id": "123456789012", "region": "eu-central-1", "deployer": "lizzy", "approval": True},
         {
             "name": "staging",
@@ -269,7 +276,7 @@ def test_config_without_an_account_is_bad_input(stages, capsys):
 LONG_TAG = "0123456789ab-" + "c" * 107  # 120 characters
 
 
-def test_results_piped_through_a_ci_log_are_whole(config_tree):
+def test_results_piped_through_a_ci_log_are_whole(config_tree, monkeypatch, capsys):
     import json as json_module
 
     state = config_tree / ".state"
@@ -292,12 +299,13 @@ def test_results_piped_through_a_ci_log_are_whole(config_tree):
     overlay.write_text(
         overlay.read_text().replace("GHE_NUM_SNAPSHOTS: 72", f"GHE_NUM_SNAPSHOTS: 72\n            NOTE: {long_value}")
     )
-    env = {"GHE_BACKUP_ROOT": str(config_tree), "COLUMNS": "80"}
-    history = run_inv("history", env=env)
-    origins = run_inv("config", "--account=prod", "--origins", env=env)
-    listed = run_inv("accounts", env=env)
-    for result in (history, origins, listed):
-        assert result.returncode == 0, result.stderr
+    monkeypatch.setenv("COLUMNS", "80")
+    outputs = []
+    for argv in (["history"], ["config", "--account=prod", "--origins"], ["accounts"]):
+        assert inv(*argv) == 0
+        outputs.append(SimpleNamespace(stdout=capsys.readouterr().out))  # captured: a pipe, not a terminal
+    history, origins, listed = outputs
+    for result in outputs:
         assert "…" not in result.stdout and not set("┏┃━│└") & set(result.stdout)
     assert LONG_TAG in history.stdout and "prod (sandbox)" in history.stdout and "succeeded" in history.stdout
     [note] = [line.split() for line in origins.stdout.splitlines() if ".environment.NOTE" in line]
