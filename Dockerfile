@@ -24,8 +24,11 @@ ARG BASE_IMAGE=python:3.11-slim
 # /opt/ghe-backup (the WORKDIR) beside it, and copied to `/`: a COPY stamps the directory it
 # copies into with the build time, and `/` is the one directory a layer does not record.
 FROM ${BASE_IMAGE} AS deps
-ARG SOURCE_DATE_EPOCH=315532800
 COPY requirements-image.txt pip-ca.pe[m] /tmp/deps/
+# Each stage's first step differs from every other stage's on the same parent: the classic
+# builder's cache picks the newest matching step, so a shared first step (say, this ARG) could
+# lead the deps stage into the code stage's chain and re-run pip.
+ARG SOURCE_DATE_EPOCH=315532800
 RUN set -e; \
     export PYTHONDONTWRITEBYTECODE=1; \
     cert=""; if [ -f /tmp/deps/pip-ca.pem ]; then cert="--cert /tmp/deps/pip-ca.pem"; fi; \
@@ -68,12 +71,12 @@ RUN missing=""; \
 # instead (tests and the offline sandbox use the stand-in ghe_backup/backup/standin). Staged under
 # /layer with fixed mtimes and copied to `/`, as the deps are, so its layer is reproducible too.
 FROM runtime AS backup-utils
-ARG SOURCE_DATE_EPOCH=315532800
 ARG BACKUP_UTILS_VERSION=v3.10.0 \
     BACKUP_UTILS_REPO=https://github.com/github/backup-utils.git \
     BACKUP_UTILS_SOURCE=git \
     BACKUP_UTILS_CONTEXT=ghe_backup/backup/standin
 COPY ${BACKUP_UTILS_CONTEXT}/ /tmp/backup-utils-context/
+ARG SOURCE_DATE_EPOCH=315532800
 RUN set -e; \
     if [ "$BACKUP_UTILS_SOURCE" = context ]; then \
         mkdir -p /layer/opt/backup-utils/bin && cp -a /tmp/backup-utils-context/. /layer/opt/backup-utils/bin/; \
@@ -89,8 +92,8 @@ RUN set -e; \
 # Stage 4: our program, staged the same way (the context's files come at 1980 already; the
 # directories COPY creates do not).
 FROM ${BASE_IMAGE} AS code
-ARG SOURCE_DATE_EPOCH=315532800
 COPY ghe_backup/ /layer/opt/ghe-backup/ghe_backup/
+ARG SOURCE_DATE_EPOCH=315532800
 RUN find /layer -exec touch --no-dereference --date="@$SOURCE_DATE_EPOCH" {} +
 
 # Stage 5: the image. Every layer is a COPY of a staged tree into `/`: no layer records the time

@@ -8,6 +8,7 @@ import dataclasses
 import io
 import json
 import tarfile
+import uuid
 
 import docker.errors
 import pytest
@@ -45,6 +46,7 @@ def test_a_no_cache_rebuild_has_the_same_layers_and_its_push_uploads_nothing(
     site = sandbox_site(make_repo(tmp_path / "repo"), sandbox_engine_registry)
     client = engine.connect(site.docker_host)
     first = build_image(site, nocache=True)
+    made = [first.id]
     [pushed] = push_image(registry_targets(site, fresh_registry, "prod"))
     assert pushed.uploaded_bytes > 30_000_000  # a fresh registry: everything, the deps' venv included
     second = build_image(site, nocache=True)
@@ -73,7 +75,15 @@ def test_a_no_cache_rebuild_has_the_same_layers_and_its_push_uploads_nothing(
         names = {name for name, *_ in entries}
         assert not [n for n in names if n.startswith(("opt/venv/lib/python3.11/site-packages/pip/", "tmp/"))]
         assert any(n.endswith(".pyc") for n in names)  # byte-code is there, compiled without timestamps
-    finally:  # our tags and the first (now untagged) build only
-        for name in (f"{fresh_registry}/ghe-backup:rebuilt", f"{fresh_registry}/ghe-backup:{second.tag}", first.id):
+
+        # and the cache still works after no-cache builds: a code change runs only the code's steps
+        module = site.root / "ghe_backup" / "backup" / "__init__.py"
+        module.write_text(module.read_text() + f"# a one-line change {uuid.uuid4()}\n")  # new to the cache
+        changed = build_image(site)
+        made.append(changed.id)
+        assert changed.rebuilt_steps == 4, "the code stage's COPY, ARG and RUN, and the image's last COPY"
+        assert client.inspect_image(changed.id)["RootFS"]["Layers"][:3] == layers[1][:3]
+    finally:  # our tags and the builds this test made (each id is new: it holds its build time)
+        for name in (f"{fresh_registry}/ghe-backup:rebuilt", f"{fresh_registry}/ghe-backup:{second.tag}", *made):
             with contextlib.suppress(docker.errors.APIError):
                 client.remove_image(name)
