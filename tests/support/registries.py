@@ -24,7 +24,8 @@ from urllib.parse import parse_qs, urlparse
 
 import yaml
 
-from ghe_backup.delivery.push.registry_api import DOCKER_MANIFEST, Descriptor, Manifest, RegistryClient
+from ghe_backup.delivery.push.manifests import DOCKER_MANIFEST, Descriptor, Manifest
+from ghe_backup.delivery.push.registry_api import RegistryClient
 from ghe_backup.sandbox import registry as registry_component
 from ghe_backup.sandbox.processes import log_file, start_process, wait_until
 

@@ -14,7 +14,8 @@ import base64
 import re
 from dataclasses import dataclass, field
 
-from ghe_backup.delivery.push.registry_api import Credentials, split_repository
+from ghe_backup.delivery.push.registry_api import split_repository
+from ghe_backup.delivery.push.registry_login import Credentials
 from ghe_backup.delivery.target import Target
 from ghe_backup.errors import StageFailed, Unreachable
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ghe_backup.delivery.push.registry_api import Manifest, RegistryClient
+from ghe_backup.delivery.push.manifests import Manifest
+from ghe_backup.delivery.push.registry_api import RegistryClient
 from ghe_backup.errors import StageFailed
 from ghe_backup.plumbing.progress import say
 

@@ -10,18 +10,10 @@ import json
 
 import pytest
 
-from ghe_backup.delivery.push.registry_api import (
-    OCI_INDEX,
-    BlobStream,
-    Credentials,
-    Descriptor,
-    Manifest,
-    RegistryClient,
-    is_loopback,
-    parse_challenge,
-    split_repository,
-)
+from ghe_backup.delivery.push.manifests import OCI_INDEX, BlobStream, Descriptor, Manifest
+from ghe_backup.delivery.push.registry_api import RegistryClient, is_loopback, split_repository
 from ghe_backup.delivery.push.registry_copy import copy_image
+from ghe_backup.delivery.push.registry_login import Credentials, parse_challenge
 from ghe_backup.errors import ExitCode, StageFailed, Unreachable
 from ghe_backup.sandbox.processes import stop_process
 from support.registries import Bytes, TokenService, put_image, serve
