@@ -54,7 +54,12 @@ def listed_files(root: Path) -> list[str] | None:
         return None
     if listed.returncode != 0:
         return None
-    return sorted({name for name in listed.stdout.split("\0") if name})
+    return sorted({name for name in listed.stdout.split("\0") if name and not _byte_code(name)})
+
+
+def _byte_code(name: str) -> bool:
+    """Python's byte-code caches: made by running the tests, never read as their input."""
+    return name.endswith(".pyc") or "__pycache__" in name.split("/")
 
 
 def file_entry(root: Path, name: str) -> bytes:

@@ -72,6 +72,9 @@ def test_a_dirty_tree_is_hashed_as_it_is_not_as_committed(repo):
         ),
         pytest.param(lambda r: (r / "ignored").mkdir() or (r / "ignored" / "a.py").write_text("A = 1"), id="ignored"),
         pytest.param(lambda r: os.utime(r / "module.py", (0, 0)), id="a timestamp"),
+        pytest.param(
+            lambda r: (r / "__pycache__").mkdir() or (r / "__pycache__" / "m.pyc").write_bytes(b"x"), id="byte-code"
+        ),
         pytest.param(lambda r: subprocess.run(["git", "add", "-A"], cwd=r, check=True), id="staging"),
     ],
 )
