@@ -12,7 +12,7 @@ from pathlib import Path
 from invoke import Collection, task
 
 from ghe_backup.edge import checks, dry, render, views
-from ghe_backup.edge.executor import dry_run, preflight, read_only, standalone_with
+from ghe_backup.edge.executor import dry_run, preflight, read_only, replaces_prerequisites
 from ghe_backup.edge.settings import DEFAULTS
 from ghe_backup.edge.targets import positive_int, resolve
 
@@ -22,12 +22,17 @@ JSON_HELP = "print the result as JSON"
 
 
 @read_only
-@task(help={"junit": "also write a JUnit XML report to PATH (one testcase per test, for CI)"})
-def test(c, junit=None):
-    """Run the fast unit tests: the pipeline's gate (no sandbox needed)."""
+@task(
+    help={
+        "reuse": "skip when these inputs (files, lock, Python, selection) passed before, as a prerequisite does",
+        "junit": "also write a JUnit XML report to PATH (one testcase per test, for CI; the tests always run)",
+    }
+)
+def test(c, reuse=False, junit=None):
+    """Run the fast unit tests on every core: the pipeline's gate (no sandbox needed)."""
     from ghe_backup.delivery.gate import run_unit_tests
 
-    run_unit_tests(resolve(c.config).root, junit=junit or None)
+    run_unit_tests(resolve(c.config).root, reuse=reuse, junit=junit or None)
 
 
 @dry_run(dry.image)
@@ -51,8 +56,8 @@ def push(c, account, sandbox=False, json=False):
 
 
 @dry_run(dry.deploy)
-@standalone_with("plan")
 @preflight(checks.deploy)
+@replaces_prerequisites("image", "plan")
 @task(
     pre=[push],
     iterable=["account"],
@@ -66,6 +71,8 @@ def push(c, account, sandbox=False, json=False):
         "backup-wait": "wait up to SECONDS for a running backup to finish (default: pipeline.backup_wait, 1800)",
         "now": "do not wait for a running backup: replacing the stack stops it",
         "plan": "apply this saved plan (inv plan --out): its image, refused if the account moved on; no test/image/push",
+        "image": "deploy this pushed tag, built once: no test, image or push; copied by digest from another "
+        "account's registry if this account's lacks it",
     },
 )
 def deploy(
@@ -78,9 +85,10 @@ def deploy(
     backup_wait=None,
     now=False,
     plan=None,
+    image=None,
     json=False,
 ):
-    """Deploy the pushed image to each account (test, image and push run first), or apply a saved plan."""
+    """Deploy the pushed image to each account (test, image and push run first), a pushed --image, or a saved plan."""
     from ghe_backup.delivery.deploy.run import deploy_accounts, deploy_intents
 
     found = resolve(c.config)
@@ -88,7 +96,12 @@ def deploy(
     if plan:
         outcome = deploy_intents(found.intents_of(account, sandbox), force=force, **options)
     else:
-        outcome = deploy_accounts(found.targets(account, sandbox), force=force, **options)
+        targets = found.targets(account, sandbox)
+        if image:
+            from ghe_backup.delivery.push.promote import promote_image
+
+            promote_image(targets, image, found.all_targets(sandbox))
+        outcome = deploy_accounts(targets, force=force, **options)
     render.show(outcome.results, views.deploys, json=json)
     outcome.raise_worst()
     return outcome.results

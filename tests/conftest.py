@@ -48,7 +48,7 @@ def sandbox_engine_registry():
     """The sandbox's Docker engine, registry and offline base image (integration tests).
 
     Reuses what already runs; at the end stops only what this fixture started. Yields the
-    sandbox state (``endpoints``: docker_host, registry, base_image).
+    sandbox state (``endpoints``: docker_host, registries (account -> host:port), base_image).
     """
     from ghe_backup.sandbox import SandboxState, baseimage, engine, registry
 
@@ -57,7 +57,7 @@ def sandbox_engine_registry():
     started = [c for c in components if not c.is_up(state)]
     for component in components:
         component.start(state)
-    mine = {k: state.endpoints[k] for k in ("docker_host", "registry", "base_image")}
+    mine = {k: state.endpoints[k] for k in ("docker_host", "registries", "base_image")}
     current = SandboxState.load(REPO)  # others may have written meanwhile: merge only our keys
     current.endpoints.update(mine)
     current.save()

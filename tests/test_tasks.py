@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -32,7 +33,9 @@ def stages(monkeypatch, config_tree, probes):
     """Record stage calls instead of running them; config comes from a temp copy of the fixture tree."""
     log = []
     monkeypatch.setattr(
-        gate, "run_unit_tests", lambda root, junit=None: log.append(("test",) if junit is None else ("test", junit))
+        gate,
+        "run_unit_tests",
+        lambda root, reuse=False, junit=None: log.append(("test", reuse) if junit is None else ("test", reuse, junit)),
     )
     monkeypatch.setattr(image_build, "build_image", lambda site: log.append(("image", site.sandbox)))
     monkeypatch.setattr(push_stage, "push_image", lambda targets: log.append(("push", [t.name for t in targets])) or [])
@@ -67,17 +70,27 @@ def inv(*argv):
 
 def test_deploy_runs_each_stage_once_in_order(stages, probes):
     assert inv("deploy", "--account=staging") == 0
-    assert stages == [("test",), ("image", False), ("push", ["staging"]), ("deploy", ["staging"], False)]
+    assert stages == [("test", True), ("image", False), ("push", ["staging"]), ("deploy", ["staging"], False)]
     # before any stage: push's check probes the registry, deploy's the agent and the role (each once)
     assert probes == [(["staging"], ("registry",)), (["staging"], ("lizzy", "role"))]
 
 
 def test_account_reaches_push_and_deploy_and_several_accounts_test_and_build_once(stages):
     assert inv("deploy", "--account=staging", "--account=prod", "--yes") == 0
-    assert stages == [("test",), ("image", False), ("push", ["staging", "prod"]), ("deploy", ["staging", "prod"], True)]
+    assert stages == [
+        ("test", True),
+        ("image", False),
+        ("push", ["staging", "prod"]),
+        ("deploy", ["staging", "prod"], True),
+    ]
 
 
-SANDBOX = {"registry": "127.0.0.1:5500", "lizzy": {}, "docker_host": "unix:///nowhere.sock", "base_image": "base:1"}
+SANDBOX = {
+    "registries": {"prod": "127.0.0.1:5500"},
+    "lizzy": {},
+    "docker_host": "unix:///nowhere.sock",
+    "base_image": "base:1",
+}
 
 
 def test_sandbox_flag_reaches_image(stages, monkeypatch):
@@ -85,7 +98,7 @@ def test_sandbox_flag_reaches_image(stages, monkeypatch):
 
     monkeypatch.setattr(sandbox, "endpoints", lambda root, state=None: SANDBOX)
     assert inv("push", "--account=prod", "--sandbox") == 0
-    assert stages == [("test",), ("image", True), ("push", ["prod"])]
+    assert stages == [("test", True), ("image", True), ("push", ["prod"])]
 
 
 def test_unknown_account_stops_before_any_stage(stages, capsys):
@@ -114,12 +127,68 @@ def test_json_is_not_handed_down_so_stdout_holds_one_document(stages, capsys):
 
 def test_test_and_image_alone(stages):
     assert inv("image") == 0
-    assert stages == [("test",), ("image", False)]
+    assert stages == [("test", True), ("image", False)]
+
+
+def test_deploy_with_image_runs_no_test_image_or_push_and_promotes_first(stages, monkeypatch):
+    from ghe_backup.delivery.push import promote
+
+    located = []
+    monkeypatch.setattr(promote, "locate_image", lambda targets, tag, sources: located.append(tag))
+    monkeypatch.setattr(
+        promote,
+        "promote_image",
+        lambda targets, tag, sources: stages.append(
+            ("promote", [t.name for t in targets], tag, [s.name for s in sources])
+        ),
+    )
+    assert inv("deploy", "--account=prod", "--image=3749798ab1c2", "--yes") == 0
+    assert located == ["3749798ab1c2"]  # the preflight looked for it before anything ran
+    assert stages == [("promote", ["prod"], "3749798ab1c2", ["prod", "staging"]), ("deploy", ["prod"], True)]
+
+
+def test_deploy_with_a_bad_image_tag_is_exit_2_before_anything_runs(stages, capsys):
+    assert inv("deploy", "--account=prod", "--image=not a tag", "--yes") == 2
+    assert stages == []
+    assert capsys.readouterr().err.startswith("error: --image: 'not a tag' is not an image tag")
+
+
+def test_test_named_directly_runs_and_reuse_is_its_flag(stages):
+    assert inv("test") == 0 and inv("test", "--reuse") == 0
+    assert stages == [("test", False), ("test", True)]
+
+
+def test_the_real_gate_through_the_graph_skips_a_pass_as_a_prerequisite_only(monkeypatch, config_tree, capfd):
+    """The test stage for real (pytest on a tiny checkout) under image; only image is recorded."""
+    from ghe_backup.delivery.gate import unit_tests
+    from support.gate_repo import TINY_TEST, runs
+
+    counter = config_tree.parent / "runs"
+    monkeypatch.setenv("GATE_RUNS", str(counter))
+    monkeypatch.setattr(unit_tests, "workers_wanted", lambda: 0)  # one test: no worker start-up
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    monkeypatch.setattr(image_build, "build_image", lambda site: None)
+    (config_tree / "tests").mkdir()
+    (config_tree / "tests" / "test_tiny.py").write_text(TINY_TEST)
+    (config_tree / ".gitignore").write_text(".state/\n")
+    subprocess.run(["git", "init", "-q"], cwd=config_tree, check=True)
+
+    assert inv("image") == 0 and runs(counter) == 1  # nothing passed yet: the tests run
+    out, err = capfd.readouterr()
+    assert "1 passed" in err and "passed" not in out  # a prerequisite's output goes to stderr
+    assert inv("image") == 0 and runs(counter) == 1  # the same inputs passed: skipped, saying so
+    skipped = capfd.readouterr().err
+    assert "test: skipped: these inputs passed at" in skipped and "hash " in skipped
+    assert inv("test") == 0 and runs(counter) == 2  # named directly: it runs, its output on stdout
+    assert "1 passed" in capfd.readouterr().out
+    assert inv("test", "--reuse") == 0 and runs(counter) == 2
+    (config_tree / "tests" / "test_tiny.py").write_text(TINY_TEST + "\n# changed\n")
+    assert inv("image") == 0 and runs(counter) == 3  # a change (uncommitted, untracked alike) runs them
 
 
 def test_junit_reaches_the_test_stage(stages):
     assert inv("test", "--junit=reports/junit.xml") == 0
-    assert stages == [("test", "reports/junit.xml")]
+    assert stages == [("test", False, "reports/junit.xml")]
 
 
 # --- the installed `inv` itself (reads invoke.yaml, so the executor is wired for users) --------
@@ -151,6 +220,7 @@ def test_inv_help_explains_the_flags():
     out = run_inv("--help", "deploy").stdout
     assert "--account" in out and "account name from config/accounts/" in out
     assert "--sandbox" in out and "--yes" in out
+    assert "--image=STRING" in out and "deploy this pushed tag" in out
 
 
 def test_inv_bad_input_is_one_line_exit_2_and_no_traceback():
@@ -176,22 +246,24 @@ def test_inv_json_failure_prints_one_json_document_on_stdout():
     assert result.stderr.startswith("error: unknown account 'nope'")
 
 
-def test_inv_config_shows_each_accounts_values_with_secrets_redacted():
-    prod = run_inv("config", "--account=prod")
-    staging = run_inv("config", "--account=staging")
-    assert prod.returncode == staging.returncode == 0
-    assert "InstanceType: m5.large" in prod.stdout and "GHE_NUM_SNAPSHOTS: 72" in prod.stdout
-    assert "InstanceType: t3.medium" in staging.stdout and "0 1-23/2 * * *" in staging.stdout
-    for out in (prod.stdout, staging.stdout):
+def test_inv_config_shows_each_accounts_values_with_secrets_redacted(config_tree, capsys):
+    # in-process (the installed inv's wiring is checked above): a subprocess costs 0.3 s of CPU
+    assert inv("config", "--account=prod") == 0
+    prod = capsys.readouterr().out
+    assert inv("config", "--account=staging") == 0
+    staging = capsys.readouterr().out
+    assert "InstanceType: m5.large" in prod and "GHE_NUM_SNAPSHOTS: 72" in prod
+    assert "InstanceType: t3.medium" in staging and "0 1-23/2 * * *" in staging
+    for out in (prod, staging):
         assert "kms_private_ssh_key: aws:kms:<redacted>" in out
         assert "PLACEHOLDERciphertext" not in out
 
 
-def test_inv_accounts_json():
+def test_inv_accounts_json(config_tree, capsys):
     import json
 
-    result = run_inv("accounts", "--json")
-    assert json.loads(result.stdout) == [
+    assert inv("accounts", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == [
         {"name": "prod", "account_id": "123456789012", "region": "eu-central-1", "deployer": "lizzy", "approval": True},
         {
             "name": "staging",
@@ -242,7 +314,7 @@ def test_config_without_an_account_is_bad_input(stages, capsys):
 LONG_TAG = "0123456789ab-" + "c" * 107  # 120 characters
 
 
-def test_results_piped_through_a_ci_log_are_whole(config_tree):
+def test_results_piped_through_a_ci_log_are_whole(config_tree, monkeypatch, capsys):
     import json as json_module
 
     state = config_tree / ".state"
@@ -265,12 +337,13 @@ def test_results_piped_through_a_ci_log_are_whole(config_tree):
     overlay.write_text(
         overlay.read_text().replace("GHE_NUM_SNAPSHOTS: 72", f"GHE_NUM_SNAPSHOTS: 72\n            NOTE: {long_value}")
     )
-    env = {"GHE_BACKUP_ROOT": str(config_tree), "COLUMNS": "80"}
-    history = run_inv("history", env=env)
-    origins = run_inv("config", "--account=prod", "--origins", env=env)
-    listed = run_inv("accounts", env=env)
-    for result in (history, origins, listed):
-        assert result.returncode == 0, result.stderr
+    monkeypatch.setenv("COLUMNS", "80")
+    outputs = []
+    for argv in (["history"], ["config", "--account=prod", "--origins"], ["accounts"]):
+        assert inv(*argv) == 0
+        outputs.append(SimpleNamespace(stdout=capsys.readouterr().out))  # captured: a pipe, not a terminal
+    history, origins, listed = outputs
+    for result in outputs:
         assert "…" not in result.stdout and not set("┏┃━│└") & set(result.stdout)
     assert LONG_TAG in history.stdout and "prod (sandbox)" in history.stdout and "succeeded" in history.stdout
     [note] = [line.split() for line in origins.stdout.splitlines() if ".environment.NOTE" in line]

@@ -56,6 +56,7 @@ def deploy(
     lock_wait: Any = None,
     backup_wait: Any = None,
     plan: str | None = None,
+    image: str | None = None,
     **_: Any,
 ) -> None:
     """deploy: valid targets, a sensible --lock-wait, approval can be had; on a terminal it is asked
@@ -67,15 +68,21 @@ def deploy(
     interactive = sys.stdin.isatty()
     check_approval_possible(found, assume_yes=yes, interactive=interactive)
     resolution.probe(found, ("lizzy", "role", "registry"))  # a rejected token fails now, not after the build
+    if plan and image:
+        raise UsageError("--plan and --image: give one", hint="a saved plan names its image")
     if plan:
         return saved_plan(resolution, found, plan, yes=yes)
+    if image is not None:
+        from ghe_backup.delivery.push.promote import locate_image
+
+        locate_image(found, image, resolution.all_targets(sandbox))  # a tag found nowhere: exit 2, nothing ran
     pending = needs_approval(found)
     if pending and not yes:
         from ghe_backup.delivery.deploy.planning import plan_accounts
         from ghe_backup.delivery.push.push import images_for
         from ghe_backup.edge.prompt import approve_all
 
-        images = images_for(pending)
+        images = images_for(pending, tag=image)
         resolution.approved = approve_all(plan_accounts(pending, lambda target: images[target.name]))
 
 

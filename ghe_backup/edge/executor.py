@@ -3,7 +3,10 @@
 Invoke runs pre-tasks without arguments. ``inv deploy --account=prod`` must reach ``push``
 (each account may have its own registry), so a pre-task receives every parameter of the task
 that required it which it also declares. Calls are then de-duplicated as Invoke does, so
-``test`` and ``image`` run once however many accounts a call names.
+``test`` and ``image`` run once however many accounts a call names. A prerequisite also gets
+``AS_PREREQUISITE`` (``test`` then skips inputs that passed before), and a task marked with
+``replaces_prerequisites`` runs without its pre-tasks when one of the named parameters is given
+(``deploy --image=TAG`` deploys what was pushed: nothing is tested, built or pushed).
 
 It runs Invoke's loop itself for two reasons. Before any task runs, every planned call's
 ``preflight`` check runs (see ``preflight``), so bad input (an unknown account, a missing
@@ -56,12 +59,12 @@ def dry_run(form: Callable[..., Any]) -> Callable[[Task], Task]:
     return attach
 
 
-def standalone_with(*flags: str) -> Callable[[Task], Task]:
-    """The task's prerequisites do not run when one of ``flags`` is given (``deploy --plan=FILE``
-    deploys an image that was already pushed: nothing to test, build or push)."""
+def replaces_prerequisites(*parameters: str) -> Callable[[Task], Task]:
+    """Given any of ``parameters``, the task runs without its pre-tasks (what they make exists already:
+    ``deploy --image=TAG`` and ``deploy --plan=FILE`` deploy what was pushed)."""
 
     def attach(t: Task) -> Task:
-        t.standalone_with = flags  # type: ignore[attr-defined]
+        t.replaces_prerequisites = frozenset(parameters)  # type: ignore[attr-defined]
         return t
 
     return attach
@@ -82,23 +85,30 @@ def task_parameters(task: Task) -> set[str]:
 #: Parameters about how a task shows its own result, not about what the pipeline does:
 #: ``inv deploy --json`` prints deploy's result as JSON, not push's as well.
 NOT_HANDED_DOWN = frozenset({"json"})
+#: What a task gets as a prerequisite, if it declares the parameter: ``test`` reuses a recorded
+#: pass of the same inputs (``inv test`` named directly runs the tests).
+AS_PREREQUISITE: dict[str, Any] = {"reuse": True}
 
 
 def hand_down(pre: Call, kwargs: dict[str, Any]) -> Call:
     """A copy of the pre-task call with the parameters it shares with its requirer."""
     accepted = task_parameters(pre.task) - NOT_HANDED_DOWN
     shared = {k: v for k, v in kwargs.items() if k in accepted and k not in pre.kwargs}
-    return Call(pre.task, args=pre.args, kwargs={**pre.kwargs, **shared}, called_as=pre.called_as)
+    defaults = {k: v for k, v in AS_PREREQUISITE.items() if k in accepted}
+    return Call(pre.task, args=pre.args, kwargs={**defaults, **pre.kwargs, **shared}, called_as=pre.called_as)
+
+
+def prerequisites_replaced(call: Call) -> bool:
+    """True when the call gives a parameter that makes its pre-tasks unnecessary (``deploy --image``)."""
+    return any(call.kwargs.get(p) for p in getattr(call.task, "replaces_prerequisites", ()))
 
 
 class PipelineExecutor(Executor):
     def expand_calls(self, calls: list[Call]) -> list[Call]:
         expanded: list[Call] = []
         for call in calls:
-            standalone = any(call.kwargs.get(flag) for flag in getattr(call.task, "standalone_with", ()))
-            pre = (
-                [] if standalone else [hand_down(Call(p) if isinstance(p, Task) else p, call.kwargs) for p in call.pre]
-            )
+            wanted = [] if prerequisites_replaced(call) else call.pre
+            pre = [hand_down(Call(p) if isinstance(p, Task) else p, call.kwargs) for p in wanted]
             post = [Call(p) if isinstance(p, Task) else p for p in call.post]
             expanded.extend(self.expand_calls(pre))
             expanded.append(call)

@@ -15,7 +15,7 @@ from ghe_backup.delivery.config import AccountConfig, load_accounts, select_acco
 from ghe_backup.delivery.image.args import build_args
 from ghe_backup.delivery.target import Actor, AwsEndpoint, BuildSite, Target, TokenSource
 from ghe_backup.edge import settings
-from ghe_backup.errors import UsageError
+from ghe_backup.errors import Unreachable, UsageError
 
 
 class Resolution:
@@ -151,10 +151,13 @@ class Resolution:
         found = self.sandbox_endpoints()
         seeded = found.get("aws_accounts", {}).get(s.name, {})
         token_file = found.get("token_file")
+        registry = (found.get("registries") or {}).get(s.name)
+        if not registry:  # the sandbox was started before this account was configured
+            raise Unreachable(f"the sandbox has no registry for account {s.name}", hint="restart it: inv sandbox.up")
         return Target(
             account=account,
             build=site,
-            registry=found["registry"],
+            registry=registry,
             aws=AwsEndpoint(url=found.get("aws_endpoint"), credentials=SANDBOX_CREDENTIALS),
             lizzy_url=found.get("lizzy", {}).get(s.name, s.lizzy_url),
             token=TokenSource(

@@ -165,7 +165,8 @@ def can_roll_back_to(entry: dict[str, Any]) -> bool:
 
 def sandbox(current: dict[str, Any]) -> list[Table]:
     rows = [(name, "up" if ok else "down") for name, ok in current.get("components", {}).items()]
-    notes = [f"{key:<13} {current[key]}" for key in ("registry", "aws_endpoint", "token_env") if current.get(key)]
+    notes = [f"registry[{account}] {address}" for account, address in current.get("registries", {}).items()]
+    notes += [f"{key:<13} {current[key]}" for key in ("aws_endpoint", "token_env") if current.get(key)]
     notes += [f"lizzy[{account}] {url}" for account, url in current.get("lizzy", {}).items()]
     return [Table(("component", "state"), rows, title="sandbox", notes=notes)]
 

@@ -47,7 +47,7 @@ class CommandFailed(StageFailed):
 class CommandTimedOut(CommandFailed):
     def __init__(self, what: str, timeout: float, output: str = ""):
         self.what, self.returncode, self.output = what, None, output
-        StageFailed.__init__(self, f"{what} did not finish within {timeout:.0f}s", hint="it was stopped")
+        StageFailed.__init__(self, f"{what} did not finish within {timeout:g}s", hint="it was stopped")
 
 
 class CommandMissing(Unreachable):

@@ -1,13 +1,16 @@
-"""Sandbox component: a Distribution registry (Debian ``docker-registry``) on 127.0.0.1.
+"""Sandbox component: one Distribution registry (Debian ``docker-registry``) per account, on 127.0.0.1.
 
-It listens on the port it used before (5000 on a first start, or a free one if 5000 is
-taken), stores blobs under ``.sandbox/registry/data`` and publishes
-``state.endpoints["registry"] = "127.0.0.1:<port>"``. Loopback registries are trusted over
-plain HTTP by the engine, so no TLS is needed.
+Real accounts each have their own ECR, so the sandbox gives each configured account its own
+registry: promotion (``deploy --image``) copies between them and a push to one never shows in
+another. Each listens on the port it used before (from GHE_SANDBOX_PORT_BASE - 500 up, one per
+account in name order, or a free one if taken), stores blobs under ``.sandbox/registry-<account>/``
+and is published as ``state.endpoints["registries"] = {account: "127.0.0.1:<port>"}``. Loopback
+registries are trusted over plain HTTP by the engine, so no TLS is needed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import urllib.error
 import urllib.request
@@ -16,12 +19,18 @@ from typing import Any
 
 import yaml
 
+from ghe_backup.errors import GheBackupError
 from ghe_backup.sandbox import debian
 from ghe_backup.sandbox.processes import log_file, port_open, recorded_pid, start_process, stop_process, wait_until
 from ghe_backup.sandbox.state import port_base
 
-NAME = "registry"
 HOST = "127.0.0.1"
+#: The one shared registry of sandboxes started before registries were per account; stopped by up/down.
+LEGACY_NAME = "registry"
+
+
+def process_name(account: str) -> str:
+    return f"registry-{account}"
 
 
 def registry_config(storage: Path, port: int, htpasswd: Path | None = None) -> dict[str, Any]:
@@ -69,18 +78,55 @@ def serve(state_dir: Path, name: str, port: int, *, htpasswd: Path | None = None
     return address
 
 
+def accounts(state: Any) -> list[str]:
+    """The configured accounts, in name order (each gets a registry)."""
+    from ghe_backup.sandbox.aws import _accounts
+
+    return sorted(_accounts(state.root))
+
+
+def preferred_ports(names: list[str]) -> dict[str, int]:
+    return {name: port_base() - 500 + i for i, name in enumerate(names)}
+
+
 def start(state: Any) -> None:
-    recorded = state.endpoints.get("registry")
-    if recorded and recorded_pid(state.dir, NAME) and answers(recorded):
-        return
-    port = int(recorded.rsplit(":", 1)[1]) if recorded else port_base() - 500
-    state.endpoints["registry"] = serve(state.dir, NAME, free_port(port))
+    stop_process(state.dir, LEGACY_NAME)
+    state.endpoints.pop("registry", None)
+    recorded: dict[str, str] = dict(state.endpoints.get("registries") or {})
+    running: dict[str, str] = {}
+    for name, preferred in preferred_ports(accounts(state)).items():
+        address = recorded.get(name)
+        if address and recorded_pid(state.dir, process_name(name)) and answers(address):
+            running[name] = address
+            continue
+        stop_process(state.dir, process_name(name))
+        taken = set(running.values())
+        port = int(address.rsplit(":", 1)[1]) if address else preferred
+        while f"{HOST}:{port}" in taken:  # a port another account's registry just took
+            port += 1
+        running[name] = serve(state.dir, process_name(name), free_port(port))
+    for gone in set(recorded) - set(running):  # an account no longer configured
+        stop_process(state.dir, process_name(gone))
+    state.endpoints["registries"] = running
 
 
 def stop(state: Any) -> None:
-    stop_process(state.dir, NAME)
+    names = set(state.endpoints.get("registries") or {})
+    with contextlib.suppress(GheBackupError):  # an unreadable config: stop what was recorded
+        names |= set(accounts(state))
+    for name in sorted(names):
+        stop_process(state.dir, process_name(name))
+    stop_process(state.dir, LEGACY_NAME)
+    state.endpoints.pop("registries", None)
 
 
 def is_up(state: Any) -> bool:
-    address = state.endpoints.get("registry")
-    return bool(address and recorded_pid(state.dir, NAME) and answers(address))
+    recorded = state.endpoints.get("registries") or {}
+    try:
+        wanted = accounts(state)
+    except GheBackupError:  # an unreadable config means no registries either
+        return False
+    return bool(wanted) and all(
+        recorded.get(name) and recorded_pid(state.dir, process_name(name)) and answers(recorded[name])
+        for name in wanted
+    )

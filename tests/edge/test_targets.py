@@ -21,7 +21,7 @@ from ghe_backup.sandbox.state import SANDBOX_CREDENTIALS, SandboxState
 ENDPOINTS = {
     "docker_host": "unix:///sandbox/docker.sock",
     "base_image": "ghe-backup-base:bookworm-1",
-    "registry": "127.0.0.1:5000",
+    "registries": {"prod": "127.0.0.1:5000", "staging": "127.0.0.1:5001"},
     "aws_endpoint": "http://127.0.0.1:5501",
     "token_env": "GHE_SANDBOX_LIZZY_TOKEN",
     "token_file": "/sandbox/token",
@@ -76,6 +76,24 @@ def test_the_sandboxs_endpoints_and_key_replace_only_endpoints(running_sandbox, 
     assert real_app["TaupageConfig"]["kms_private_ssh_key"].startswith("aws:kms:AQICAHhprod")
     assert real_app["TaupageConfig"]["source"].startswith("123456789012.dkr.ecr.eu-central-1.amazonaws.com/ghe-backup:")
     assert (prod.settings, prod.account.merged) == (real.settings, real.account.merged)  # same config, other endpoints
+
+
+def test_each_sandbox_account_has_its_own_registry_as_real_accounts_have_their_ecr(running_sandbox, config_tree):
+    prod, staging = Resolution(config_tree).targets(["prod", "staging"], True)
+    assert (prod.registry, staging.registry) == ("127.0.0.1:5000", "127.0.0.1:5001")
+    assert staging.repository == "127.0.0.1:5001/ghe-backup"
+
+
+def test_a_sandbox_without_a_registry_for_the_account_asks_for_a_restart(running_sandbox, config_tree):
+    from ghe_backup.errors import Unreachable
+
+    state = json.loads((config_tree / ".sandbox" / "state.json").read_text())
+    state["registries"] = {"prod": "127.0.0.1:5000"}
+    (config_tree / ".sandbox" / "state.json").write_text(json.dumps(state))
+    with pytest.raises(
+        Unreachable, match="the sandbox has no registry for account staging .restart it: inv sandbox.up"
+    ):
+        Resolution(config_tree).targets(["staging"], True)
 
 
 def test_one_deploy_reads_the_sandbox_state_once_and_loads_the_config_once(running_sandbox, monkeypatch):

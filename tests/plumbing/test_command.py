@@ -37,9 +37,9 @@ def test_the_command_is_echoed_redacted():
 def test_a_hung_program_is_stopped_at_its_timeout():
     started = time.monotonic()
     with pytest.raises(CommandTimedOut) as err:
-        run([sys.executable, "-c", "import time; time.sleep(30)"], what="sleeper", timeout=1)
+        run([sys.executable, "-c", "import time; time.sleep(30)"], what="sleeper", timeout=0.2)
     assert time.monotonic() - started < 10
-    assert str(err.value) == "sleeper did not finish within 1s (it was stopped)"
+    assert str(err.value) == "sleeper did not finish within 0.2s (it was stopped)"
     assert err.value.exit_code == ExitCode.FAILED
 
 
@@ -55,9 +55,16 @@ def test_check_false_returns_the_failure():
 
 def test_spawned_servers_log_to_their_file(tmp_path):
     import os
+    import signal
 
     log = tmp_path / "logs" / "server.log"
-    pid = spawn([sys.executable, "-c", "import time; print('serving', flush=True); time.sleep(1)"], log_path=log)
-    assert os.getsid(pid) == pid  # its own session: a Ctrl-C in our terminal does not reach it
-    os.waitpid(pid, 0)
+    pid = spawn([sys.executable, "-c", "import time; print('serving', flush=True); time.sleep(30)"], log_path=log)
+    try:
+        assert os.getsid(pid) == pid  # its own session: a Ctrl-C in our terminal does not reach it
+        deadline = time.monotonic() + 10
+        while not (log.exists() and log.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        os.kill(pid, signal.SIGKILL)  # a server runs until stopped; no need to wait for its sleep
+        os.waitpid(pid, 0)
     assert log.read_text() == "serving\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import urllib.request
 
 import pytest
@@ -43,25 +44,53 @@ def test_no_engine_at_a_tcp_docker_host_is_exit_3(tmp_path, monkeypatch):
 def test_components_are_up_and_start_is_idempotent(sandbox_engine_registry):
     state = sandbox_engine_registry
     assert engine.is_up(state) and registry.is_up(state) and baseimage.is_up(state)
-    pid = recorded_pid(state.dir, "registry")
+    pids = {name: recorded_pid(state.dir, registry.process_name(name)) for name in state.endpoints["registries"]}
     before = dict(state.endpoints)
     for component in (engine, registry, baseimage):
         component.start(state)
-    assert state.endpoints == before and recorded_pid(state.dir, "registry") == pid
-    with urllib.request.urlopen(f"http://{state.endpoints['registry']}/v2/", timeout=5) as answer:
-        assert answer.status == 200
+    assert state.endpoints == before
+    assert pids == {name: recorded_pid(state.dir, registry.process_name(name)) for name in pids}
+    for address in state.endpoints["registries"].values():
+        with urllib.request.urlopen(f"http://{address}/v2/", timeout=5) as answer:
+            assert answer.status == 200
+
+
+def config_root(tmp_path):
+    """A root with the fixture tree's accounts (prod, staging) for a sandbox of its own."""
+    from support.context_repo import FIXTURE_TREE
+
+    for folder in ("config", "senza"):
+        shutil.copytree(FIXTURE_TREE / folder, tmp_path / folder)
+    return tmp_path
 
 
 @pytest.mark.integration
-def test_a_registry_in_a_fresh_state_dir_starts_and_stops(tmp_path, sandbox_engine_registry):
-    state = SandboxState(root=tmp_path)
-    state.endpoints["registry"] = f"127.0.0.1:{registry.free_port(5800)}"
+def test_each_account_gets_its_own_registry_that_starts_and_stops(tmp_path, sandbox_engine_registry, monkeypatch):
+    monkeypatch.setenv("GHE_SANDBOX_PORT_BASE", str(registry.free_port(6300) + 500))
+    state = SandboxState(root=config_root(tmp_path))
     registry.start(state)
-    assert registry.is_up(state) and (tmp_path / ".sandbox" / "registry" / "config.yml").is_file()
-    pid = recorded_pid(state.dir, "registry")
+    addresses = state.endpoints["registries"]
+    assert sorted(addresses) == ["prod", "staging"] and len(set(addresses.values())) == 2
+    assert registry.is_up(state) and (tmp_path / ".sandbox" / "registry-prod" / "config.yml").is_file()
+    pids = [recorded_pid(state.dir, registry.process_name(name)) for name in addresses]
     registry.stop(state)
-    assert pid is not None and not registry.is_up(state)
-    assert not is_running(pid) and not registry.answers(state.endpoints["registry"])
+    assert None not in pids and not registry.is_up(state)
+    assert not any(is_running(pid) for pid in pids)
+    assert not any(registry.answers(address) for address in addresses.values())
+
+
+@pytest.mark.integration
+def test_up_replaces_the_one_shared_registry_of_an_older_sandbox(tmp_path, sandbox_engine_registry, monkeypatch):
+    monkeypatch.setenv("GHE_SANDBOX_PORT_BASE", str(registry.free_port(6400) + 500))
+    state = SandboxState(root=config_root(tmp_path))
+    state.endpoints["registry"] = registry.serve(state.dir, registry.LEGACY_NAME, registry.free_port(6950))
+    legacy = recorded_pid(state.dir, registry.LEGACY_NAME)
+    try:
+        registry.start(state)
+        assert "registry" not in state.endpoints and sorted(state.endpoints["registries"]) == ["prod", "staging"]
+        assert not is_running(legacy)
+    finally:
+        registry.stop(state)
 
 
 @pytest.mark.integration

@@ -31,7 +31,8 @@ def test_answers_like_an_identity_provider(monkeypatch):
     server = ThreadingHTTPServer(
         ("127.0.0.1", 0), tokeninfo.make_handler({"good": {"uid": "u", "scope": ["deployer"]}})
     )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # shutdown() waits for the poll loop: a short interval, not the default half second
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}{tokeninfo.PATH}?access_token="
     try:
         with urllib.request.urlopen(url + "good") as answer:

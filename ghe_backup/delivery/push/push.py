@@ -1,7 +1,10 @@
 """The push stage: push the content-tagged image to each account's registry (build once, deploy many).
 
 Per account: log in (ECR token or Docker config) -> ask the registry for the tag's manifest
-digest -> if it is the digest this engine already pushed for this image, upload nothing ->
+digest -> if it is the digest this engine already pushed for this image, upload nothing -> if the
+registry has the tag with another digest, compare contents (``content``): the same layers and
+settings built at another time are kept as they are (nothing uploaded, the registry's digest is
+deployed); other content is refused (``TagConflict``, exit 1: content tags are immutable) ->
 otherwise tag and push, following the stream (per-layer progress, errors raised) -> record
 ``account -> {repository, tag, digest}`` in ``.state/pushes.json`` for the deploy stage.
 Every account gets the same image, so the same digest.
@@ -17,10 +20,13 @@ import docker.errors
 
 from ghe_backup.delivery.image.build import current_image, image_name
 from ghe_backup.delivery.image.records import ImageResult
+from ghe_backup.delivery.push import content
 from ghe_backup.delivery.push.pushlog import PushLog
 from ghe_backup.delivery.push.records import PushResult, record_push
-from ghe_backup.delivery.push.registry_auth import RegistryAuth, registry_auth
+from ghe_backup.delivery.push.registry_api import RegistryClient, split_repository
+from ghe_backup.delivery.push.registry_auth import RegistryAuth, http_credentials, registry_auth
 from ghe_backup.delivery.target import ImageRef, Target
+from ghe_backup.errors import StageFailed
 from ghe_backup.plumbing import engine
 from ghe_backup.plumbing.progress import say
 
@@ -51,8 +57,13 @@ def push_to_account(client: Any, image: ImageResult, target: Target, report: Cal
     if remote and remote in local:
         report(f"{target.name}: {ref} is already in {target.registry} with this content ({remote}); nothing uploaded")
         return _result(target, image, remote, 0, True, started)
-    if remote:
-        report(f"{target.name}: {ref} exists in the registry with other content ({remote}); pushing this build over it")
+    if remote:  # content tags are immutable: never pushed over with other content
+        check_same_content(client, image, target, remote)
+        report(
+            f"{target.name}: {ref} is already in {target.registry} as {remote}: the same layers and settings, "
+            "built at another time; nothing uploaded"
+        )
+        return _result(target, image, remote, 0, True, started)
     engine.engine_call(f"docker tag {ref}", client.tag, image.id, repository, tag=tag)
     report(f"{target.name}: pushing {ref}")
     log = PushLog(registry=target.registry, say=lambda line: report(f"{target.name}: {line}"), secrets=auth.secrets)
@@ -89,6 +100,28 @@ def images_for(targets: list[Target], tag: str | None = None, client: Any = None
         )
         for t in targets
     }
+
+
+class TagConflict(StageFailed):
+    """The registry has the tag with other content: refused, the registry is left as it is (exit 1)."""
+
+
+def check_same_content(client: Any, image: ImageResult, target: Target, remote: str) -> None:
+    """Refuse (TagConflict) unless the registry's ``remote`` manifest has this image's layers and settings."""
+    host, name = split_repository(target.repository)
+    registry = RegistryClient(host, credentials=lambda: http_credentials(target))
+    manifest = registry.manifest(name, remote)
+    theirs = registry.config_blob(name, manifest) if manifest is not None and not manifest.is_index else {}
+    ours = engine.inspect_image(client, image.id) or {}
+    differ = content.differences(content.of_inspect(ours), content.of_config(theirs)) if theirs else ["an index"]
+    if differ:
+        remote_id = manifest.config.digest if manifest is not None and manifest.config else "?"
+        raise TagConflict(
+            f"{target.name}: {target.repository}:{image.tag} is in {target.registry} with other content "
+            f"(manifest {remote}, image {remote_id}); this build is image {image.id} ({', '.join(differ)} differ); "
+            "refusing to push over it: content tags are immutable",
+            hint=f"deploy what is there with --image={image.tag}, or build from a new commit",
+        )
 
 
 def remote_digest(client: Any, ref: str, auth: RegistryAuth) -> str | None:

@@ -21,10 +21,13 @@ class PushResult:
     tag: str
     digest: str  # sha256:... of the manifest
     image_id: str
-    uploaded_bytes: int  # uncompressed bytes of the layers uploaded (0 when skipped)
+    uploaded_bytes: int  # pushed: the uploaded layers' uncompressed bytes; promoted: the blob bytes copied
     skipped: bool  # the registry already had this tag with this content
     sandbox: bool
     seconds: float
+    #: Promoted (``deploy --image``): the repository it was copied from; None when this engine pushed it
+    #: or the account's registry had it already.
+    source: str | None = None
 
     @property
     def reference(self) -> str:

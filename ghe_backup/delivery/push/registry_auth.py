@@ -4,7 +4,8 @@ For ``<account>.dkr.ecr.<region>.amazonaws.com`` registries a short-lived token 
 ``ecr.get_authorization_token`` in that region, as the account's deploy role when one is set
 (``pipeline.deploy_role``), through the target's AWS endpoint. Any other
 registry gets ``None``: the Docker SDK then uses ``~/.docker/config.json`` and its credential
-helpers, as ``docker push`` would. Secrets never reach output: callers redact them.
+helpers, as ``docker push`` would. ``http_credentials`` gives the same logins to the Registry HTTP
+API client (promotion). Secrets never reach output: callers redact them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import base64
 import re
 from dataclasses import dataclass, field
 
+from ghe_backup.delivery.push.registry_api import split_repository
+from ghe_backup.delivery.push.registry_login import Credentials
 from ghe_backup.delivery.target import Target
 from ghe_backup.errors import StageFailed, Unreachable
 
@@ -72,3 +75,29 @@ def ecr_login(target: Target, account_id: str, region: str) -> dict[str, str]:
         "password": password,
         "serveraddress": data.get("proxyEndpoint") or f"https://{target.registry}",
     }
+
+
+def http_credentials(target: Target) -> Credentials | None:
+    """The login for the Registry HTTP API (promotion): the ECR token, else the Docker config's entry.
+
+    Asked only when a registry wants a login (a loopback registry usually does not)."""
+    auth = registry_auth(target)
+    if auth.config:
+        return Credentials(username=auth.config.get("username"), password=auth.config.get("password"))
+    return docker_config_credentials(split_repository(target.repository)[0])
+
+
+def docker_config_credentials(host: str) -> Credentials | None:
+    """What ``docker login`` stored for ``host`` (config.json, a credential store or helper), or None."""
+    import docker.auth
+    import docker.errors
+
+    try:
+        found = docker.auth.load_config().resolve_authconfig(host)
+    except docker.errors.DockerException as err:  # a credential helper that failed
+        raise StageFailed(f"the Docker config's credentials for {host} could not be read: {err}") from None
+    entry = {str(k).lower(): v for k, v in (found or {}).items()}
+    login = Credentials(
+        username=entry.get("username"), password=entry.get("password"), identity_token=entry.get("identitytoken")
+    )
+    return login if login.username or login.identity_token else None

@@ -102,7 +102,8 @@ def edit_base(root, old, new):
 def test_deploys_the_image_into_the_account(sandbox, shipped_tree, name, deployer, capsys):
     root = shipped_tree
     endpoints = sandbox.endpoints
-    result = deploy(target(root, name, deployer), "c0ffee42")
+    account = target(root, name, deployer)
+    result = deploy(account, "c0ffee42")
 
     stack = live_stacks(root, name)[result.stack]
     assert result.stack == f"ghe-backup-{result.version}" and result.version.startswith("c0ffee42d")
@@ -120,7 +121,7 @@ def test_deploys_the_image_into_the_account(sandbox, shipped_tree, name, deploye
     user_data = base64.b64decode(launch["UserData"]).decode()
     assert user_data.startswith("#taupage-ami-config")
     taupage = yaml.safe_load(user_data)
-    assert taupage["source"] == f"{endpoints['registry']}/ghe-backup:c0ffee42"
+    assert taupage["source"] == f"{account.registry}/ghe-backup:c0ffee42"  # the account's own registry
     assert taupage["kms_private_ssh_key"] == endpoints["aws_accounts"][name]["kms_private_ssh_key"]
     assert taupage["volumes"]["ebs"] == {"/dev/sdf": "ghe-backup-data"}
     [entry] = attempts(root, name)

@@ -1,144 +1,230 @@
-"""The test stage runs the real unit selection with pytest and fails the stage on failures."""
+"""The test stage: runs pytest, fails on failures, remembers passes and skips them as a prerequisite.
+
+Real pytest runs on a tiny checkout (``support.gate_repo``), whose one test counts its runs; the
+record logic's own tests replace pytest by a counter (``fake_pytest``).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
 import sys
+import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
-from ghe_backup.delivery.gate import run_unit_tests
+from ghe_backup.delivery.gate import passes, run_unit_tests, unit_tests
+from ghe_backup.delivery.gate.inputs import gate_key
 from ghe_backup.errors import StageFailed
-
-REPO = Path(__file__).resolve().parents[3]
-
-
-def test_passing_tests_pass_the_stage(capfd):
-    run_unit_tests(REPO, ["tests/delivery/config/test_merge.py"])
-    assert "passed" in capfd.readouterr().out
+from support.gate_repo import TINY_TEST, make_test_repo, runs
 
 
-def test_as_a_prerequisite_its_output_goes_to_stderr(capfd):
-    with contextlib.redirect_stdout(sys.stderr):
-        run_unit_tests(REPO, ["tests/delivery/config/test_merge.py"])
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    return make_test_repo(tmp_path_factory.mktemp("gate") / "repo")
+
+
+@pytest.fixture
+def repo(template, tmp_path, monkeypatch):
+    """A fresh copy of the tiny checkout; its test counts runs in ``tmp_path/runs``."""
+    monkeypatch.setenv("GATE_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")  # one test, one process: no xdist to load
+    monkeypatch.delenv("GATE_RED", raising=False)
+    return Path(shutil.copytree(template, tmp_path / "repo", symlinks=True))
+
+
+@pytest.fixture
+def fake_pytest(monkeypatch):
+    """pytest replaced by a counter; ``fail`` makes the runs fail, ``during`` runs inside each."""
+
+    class Fake:
+        fail = False
+        runs = 0
+        during = staticmethod(lambda root: None)
+
+        def __call__(self, root, command):
+            self.runs += 1
+            self.during(root)
+            if self.fail:
+                raise StageFailed("unit tests failed (pytest exit 1)")
+
+    fake = Fake()
+    monkeypatch.setattr(unit_tests, "_run_pytest", fake)
+    return fake
+
+
+def gate(repo, lines=None, **kwargs):
+    kwargs.setdefault("workers", 0)  # one process: these runs have one test each
+    return run_unit_tests(repo, report=(lines if lines is not None else []).append, **kwargs)
+
+
+def record_file(repo) -> Path:
+    return repo / ".state" / passes.STATE_FILE
+
+
+def recorded(repo) -> list[str]:
+    return sorted(json.loads(record_file(repo).read_text())["passes"])
+
+
+# --- running pytest for real ------------------------------------------------------------------
+
+
+def test_a_pass_passes_the_stage_and_as_a_prerequisite_its_output_goes_to_stderr(repo, tmp_path, capfd):
+    with contextlib.redirect_stdout(sys.stderr):  # as the executor runs a prerequisite
+        result = gate(repo)
     out, err = capfd.readouterr()
-    assert out == "" and "passed" in err
+    assert out == "" and "1 passed" in err  # named directly, it writes to stdout (tests/test_tasks.py)
+    assert result.ran and result.key == gate_key(repo, list(unit_tests.UNIT_SELECTION)).digest
+    assert runs(tmp_path / "runs") == 1 and recorded(repo) == [result.key]
 
 
-def test_failing_tests_fail_the_stage(tmp_path):
-    (tmp_path / "test_red.py").write_text("def test_red():\n    assert 1 == 2\n")
+def test_failing_tests_fail_the_stage_and_are_not_remembered(repo, tmp_path, monkeypatch):
+    monkeypatch.setenv("GATE_RED", "1")
     with pytest.raises(StageFailed, match=r"unit tests failed \(pytest exit 1\)"):
-        run_unit_tests(REPO, [str(tmp_path / "test_red.py")])
+        gate(repo, reuse=True)
+    assert runs(tmp_path / "runs") == 1 and not record_file(repo).exists()
 
 
-# --- the JUnit report (inv test --junit=PATH) ----------------------------------------------------
-
-TESTS = """
-import pytest
-
-def test_one():
-    pass
-
-def test_two():
-    pass
-
-@pytest.mark.parametrize("n", [1, 2, 3])
-def test_many(n):
-    pass
-
-@pytest.mark.skip(reason="not here")
-def test_skipped():
-    pass
-
-@pytest.mark.integration
-def test_needs_the_sandbox():
-    pass
-"""
+def test_workers_follow_the_usable_cores(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert unit_tests.workers_wanted() == 3  # both cores, and one more for the time tests wait
+    assert unit_tests.pytest_command(["-m", "x"], 3)[-4:] == ["-n", "3", "--dist", "worksteal"]
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert unit_tests.workers_wanted() == 0
+    assert "-n" not in unit_tests.pytest_command(["-m", "x"], 0)
 
 
-def junit_cases(report: Path) -> list:
-    import xml.etree.ElementTree as ET
+def test_sigterm_to_the_stage_stops_pytest_and_records_nothing(repo, tmp_path):
+    """A cancelled CI job: SIGTERM to the stage only. (Ctrl-C reaches pytest itself; see the fake above.)"""
+    started = tmp_path / "started"
+    (repo / "tests" / "test_tiny.py").write_text(
+        textwrap.dedent(f"""
+            import os, pathlib, time
 
-    root = ET.parse(report).getroot()
-    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
-    assert [s.get("name") for s in suites] == ["ghe-backup"]
-    return [case for suite in suites for case in suite.findall("testcase")]
-
-
-def summary_counts(out: str) -> dict[str, int]:
-    import re
-
-    return {
-        word: int(n) for n, word in re.findall(r"(\d+) (passed|failed|skipped|deselected|xfailed|xpassed|errors?)", out)
-    }
-
-
-def test_junit_report_has_one_testcase_per_test_run(tmp_path, capfd):
-    (tmp_path / "test_some.py").write_text(TESTS)
-    report = tmp_path / "reports" / "junit.xml"  # the folder does not exist yet
-    run_unit_tests(tmp_path, junit=report)
-    counts = summary_counts(capfd.readouterr().out)
-    assert counts == {"passed": 5, "skipped": 1, "deselected": 1}
-    cases = junit_cases(report)
-    assert len(cases) == counts["passed"] + counts["skipped"]
-    assert sorted(c.get("name") for c in cases) == [
-        "test_many[1]",
-        "test_many[2]",
-        "test_many[3]",
-        "test_one",
-        "test_skipped",
-        "test_two",
-    ]
-    assert [c.get("name") for c in cases if c.find("skipped") is not None] == ["test_skipped"]
-
-
-def test_junit_report_is_written_when_tests_fail_and_names_the_failure(tmp_path):
-    (tmp_path / "test_red.py").write_text("def test_green():\n    pass\n\ndef test_red():\n    assert 1 == 2\n")
-    report = tmp_path / "junit.xml"
-    with pytest.raises(StageFailed):
-        run_unit_tests(tmp_path, junit=report)
-    cases = {c.get("name"): c for c in junit_cases(report)}
-    assert set(cases) == {"test_green", "test_red"}
-    assert cases["test_red"].find("failure") is not None and cases["test_green"].find("failure") is None
-
-
-def test_junit_path_is_relative_to_where_inv_started_not_the_checkout(tmp_path, monkeypatch):
-    project, here = tmp_path / "project", tmp_path / "here"
-    project.mkdir()
-    here.mkdir()
-    (project / "test_x.py").write_text("def test_x():\n    pass\n")
-    monkeypatch.chdir(here)
-    run_unit_tests(project, junit=Path("out.xml"))
-    assert (here / "out.xml").is_file() and not (project / "out.xml").exists()
-
-
-def test_junit_path_that_is_a_directory_is_bad_input_before_anything_runs(tmp_path):
-    from ghe_backup.errors import UsageError
-
-    (tmp_path / "test_x.py").write_text("raise SystemExit('must not be collected')\n")
-    with pytest.raises(UsageError, match=r"--junit: .* is a directory"):
-        run_unit_tests(tmp_path, junit=tmp_path)
-
-
-@pytest.mark.integration
-def test_inv_test_junit_writes_one_testcase_per_test_of_the_real_gate(tmp_path):
-    """`inv test --junit=report.xml` on this checkout: the real unit selection, counted both ways."""
-    import os
-    import subprocess
-
-    inv = str(Path(sys.executable).parent / "inv")
-    result = subprocess.run(
-        [inv, "--search-root", str(REPO), "test", "--junit=report.xml"],
-        cwd=tmp_path,  # a relative path lands where inv was started
-        env={**os.environ, "GHE_BACKUP_ROOT": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=600,
+            def test_slow():
+                pathlib.Path({str(started)!r}).write_text(str(os.getpid()))
+                time.sleep(30)
+            """)
     )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    counts = summary_counts(result.stdout.strip().splitlines()[-1])
-    cases = junit_cases(tmp_path / "report.xml")
-    assert counts["passed"] > 100
-    ran = ("passed", "skipped", "xfailed", "xpassed")  # each a testcase; deselected ones are not run
-    assert len(cases) == sum(counts.get(word, 0) for word in ran)
+    code = f"from pathlib import Path; from ghe_backup.delivery.gate import run_unit_tests; run_unit_tests(Path({str(repo)!r}), workers=0)"
+    stage = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert started.exists(), "pytest never started"
+        stage.send_signal(signal.SIGTERM)  # to the stage only, as a CI runner cancelling a job might
+        assert stage.wait(timeout=20) != 0
+    finally:
+        stage.kill()
+    assert not record_file(repo).exists()
+    assert gone(int(started.read_text())), "the stage left pytest running"
+
+
+def gone(pid: int, within: float = 5.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    return False
+
+
+def test_outside_git_the_tests_always_run(tmp_path, monkeypatch, fake_pytest):
+    plain = tmp_path / "plain"  # no .git here or above
+    plain.mkdir()
+    (plain / "test_tiny.py").write_text(TINY_TEST)
+    lines = []
+    assert gate(plain, lines, reuse=True).key is None and gate(plain, reuse=True).ran
+    assert fake_pytest.runs == 2 and "passes are not remembered" in lines[0]
+    assert not record_file(plain).exists()
+
+
+# --- remembering passes (pytest replaced by a counter) ----------------------------------------
+
+
+def test_a_pass_is_remembered_and_skipped_as_a_prerequisite_saying_so_with_the_hash(repo, fake_pytest):
+    lines = []
+    first = gate(repo, lines, reuse=True)
+    assert lines[-1] == f"test: passed; recorded for inputs {first.key[:12]} (4 files)"
+    again = gate(repo, lines, reuse=True)
+    assert first.ran and not again.ran and again.key == first.key and fake_pytest.runs == 1
+    assert lines[-1].startswith("test: skipped: these inputs passed at ") and f"hash {first.key[:12]}" in lines[-1]
+    assert recorded(repo) == [first.key]
+
+
+def test_named_directly_the_tests_run_even_after_a_pass(repo, fake_pytest):
+    gate(repo)
+    assert gate(repo).ran and gate(repo, reuse=False).ran and fake_pytest.runs == 3
+
+
+def test_a_failed_run_is_never_remembered_and_runs_again(repo, fake_pytest):
+    fake_pytest.fail = True
+    for _ in range(2):
+        with pytest.raises(StageFailed):
+            gate(repo, reuse=True)
+    assert fake_pytest.runs == 2 and not record_file(repo).exists()
+
+
+def test_a_failure_after_a_change_keeps_the_earlier_pass_of_the_earlier_content(repo, fake_pytest):
+    original = gate(repo, reuse=True).key
+    (repo / "module.py").write_text("VALUE = 2\n")
+    fake_pytest.fail = True
+    with pytest.raises(StageFailed):
+        gate(repo, reuse=True)
+    assert recorded(repo) == [original]
+
+
+def test_a_change_runs_the_tests_again_and_each_content_keeps_its_pass(repo, fake_pytest):
+    original = gate(repo, reuse=True).key
+    module = repo / "module.py"
+    module.write_text("VALUE = 2\n")
+    changed = gate(repo, reuse=True)
+    assert changed.ran and changed.key != original
+    module.write_text("VALUE = 1\n")  # back to what passed first (another branch, an undo)
+    assert not gate(repo, reuse=True).ran
+    assert fake_pytest.runs == 2 and recorded(repo) == sorted([original, changed.key])
+
+
+def test_inputs_changed_while_the_tests_ran_are_not_remembered(repo, fake_pytest):
+    fake_pytest.during = lambda root: (root / "module.py").write_text("VALUE = 3\n")
+    lines = []
+    assert gate(repo, lines, reuse=True).ran
+    assert not record_file(repo).exists() and "inputs changed while the tests ran" in lines[-1]
+
+
+def test_ctrl_c_during_the_run_records_nothing(repo, fake_pytest):
+    def interrupted(root):
+        raise KeyboardInterrupt
+
+    fake_pytest.during = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        gate(repo, reuse=True)
+    assert not record_file(repo).exists()
+
+
+def test_a_hand_edited_or_torn_record_is_no_pass(repo, fake_pytest):
+    key = gate(repo).key
+    record_file(repo).write_text(json.dumps({"passes": {key: {"at": "x"}}}))
+    assert gate(repo, reuse=True).ran
+    record_file(repo).write_text("not json")
+    assert gate(repo, reuse=True).ran and fake_pytest.runs == 3
+
+
+def test_only_the_newest_passes_are_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr(passes, "KEEP", 3)
+    for n in range(5):
+        passes.record_pass(tmp_path, f"k{n}", seconds=1.0, files=1, selection=["-m", "x"])
+    data = json.loads((tmp_path / passes.STATE_FILE).read_text())["passes"]
+    assert sorted(data) == ["k2", "k3", "k4"]
+    assert passes.passed_before(tmp_path, "k4").selection == ["-m", "x"]
+    assert passes.passed_before(tmp_path, "k0") is None

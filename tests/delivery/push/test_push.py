@@ -9,9 +9,10 @@ import warnings
 
 import pytest
 
-from ghe_backup.delivery.image.build import build_image
-from ghe_backup.delivery.push.push import push_image
+from ghe_backup.delivery.image.build import build_image, current_image
+from ghe_backup.delivery.push.push import TagConflict, push_image
 from ghe_backup.delivery.push.records import PushResult, pushed_image, record_push
+from ghe_backup.delivery.push.registry_api import RegistryClient
 from ghe_backup.errors import ExitCode, StageFailed, Unreachable
 from ghe_backup.sandbox import registry as registry_component
 from ghe_backup.sandbox.processes import stop_process
@@ -59,9 +60,10 @@ def registries(tmp_path_factory):
             "locked": registry_component.serve(
                 state_dir, "locked", registry_component.free_port(5700), htpasswd=htpasswd
             ),
+            "taken": registry_component.serve(state_dir, "taken", registry_component.free_port(5750)),
         }
     finally:
-        for name in ("open", "locked"):
+        for name in ("open", "locked", "taken"):
             stop_process(state_dir, name)
 
 
@@ -119,3 +121,20 @@ class TestAgainstRegistries:
         monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
         [pushed] = push_image(registry_targets(site, registries["locked"], "staging"))
         assert pushed.digest.startswith("sha256:")
+
+    def test_a_tag_holding_other_content_is_never_pushed_over(self, repo, registries):
+        """Content tags are immutable: refused (exit 1) naming both digests; the registry keeps its image."""
+        from support.registries import put_image
+
+        root, site = repo
+        image = current_image(site)
+        registry = RegistryClient(registries["taken"])
+        theirs = put_image(registry, "ghe-backup", image.tag, [{"other.txt": b"not this build"}])
+        with pytest.raises(TagConflict) as err:
+            push_image(registry_targets(site, registries["taken"], "prod"))
+        message = str(err.value)
+        assert err.value.exit_code == ExitCode.FAILED
+        assert f"manifest {theirs.digest}" in message and f"image {theirs.config.digest}" in message
+        assert f"this build is image {image.id}" in message and "content tags are immutable" in message
+        assert registry.manifest_digest("ghe-backup", image.tag) == theirs.digest  # unchanged
+        assert pushed_image(root / ".state", "prod", registry=registries["taken"]) is None  # nothing recorded
