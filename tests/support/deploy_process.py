@@ -24,9 +24,9 @@ def main(argv: list[str]) -> None:
     from ghe_backup.delivery.push import push as push_stage
     from ghe_backup.edge.executor import PipelineExecutor
 
-    gate.run_unit_tests = lambda root: None
-    image_build.build_image = lambda site: None
-    push_stage.push_image = lambda targets: []
+    gate.run_unit_tests = lambda root, **options: None
+    image_build.build_image = lambda site, **options: None
+    push_stage.push_image = lambda targets, **options: []
     program = Program(namespace=tasks.ns, executor_class=PipelineExecutor, name="inv", binary="inv")
     program.run(["inv", *argv])
 

@@ -155,10 +155,13 @@ def test_a_tag_found_nowhere_is_refused_before_anything_runs(staged, shipped_tre
     before = set(stacks(shipped_tree, "prod"))
     tag = f"nowhere-{uuid.uuid4().hex[:8]}"
     assert inv("deploy", "--account=prod", f"--image={tag}", "--sandbox", "--yes") == 2
-    err = capfd.readouterr().err
+    lines = capfd.readouterr().err.strip().splitlines()
+    # Only the preflight's progress lines come before the one error line.
+    *progress, err = lines
+    assert all(line.startswith("prod: preflight: ") for line in progress), lines
     assert err.startswith(f"error: image {tag} is in none of the registries looked at: ")
     assert f"{staged['prod'].repository}:{tag}" in err and f"{staged['staging'].repository}:{tag}" in err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "Traceback" not in "\n".join(lines)
     assert nothing_else_runs == [] and set(stacks(shipped_tree, "prod")) == before
     assert not (shipped_tree / ".state" / "pushes.json").exists() and not (shipped_tree / ".state").exists()
 
