@@ -70,7 +70,8 @@ def push(c, account, sandbox=False, json=False):
         "lock-wait": "wait up to SECONDS for the account's deploy lock (default: 0, refuse at once)",
         "backup-wait": "wait up to SECONDS for a running backup to finish (default: pipeline.backup_wait, 1800)",
         "now": "do not wait for a running backup: replacing the stack stops it",
-        "plan": "apply this saved plan (inv plan --out): its image, refused if the account moved on; no test/image/push",
+        "plan": "apply this saved plan (inv plan --out; its accounts unless --account is given): its image, refused if "
+        "the account moved on; no test/image/push",
         "image": "deploy this pushed tag, built once: no test, image or push; copied by digest from another "
         "account's registry if this account's lacks it",
     },

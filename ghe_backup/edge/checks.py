@@ -63,15 +63,18 @@ def deploy(
     now, for every account that needs it, before anything is tested, built or pushed."""
     seconds(lock_wait, "lock-wait")
     seconds(backup_wait, "backup-wait")
+    if plan and image:
+        raise UsageError("--plan and --image: give one", hint="a saved plan names its image")
+    saved = saved_plans(plan) if plan else None
+    if saved and not account:
+        account = list(saved)  # the accounts the plan is for
     resolution = resolve(config)
     found = resolution.targets(account, sandbox)
     interactive = sys.stdin.isatty()
     check_approval_possible(found, assume_yes=yes, interactive=interactive)
     resolution.probe(found, ("lizzy", "role", "registry"))  # a rejected token fails now, not after the build
-    if plan and image:
-        raise UsageError("--plan and --image: give one", hint="a saved plan names its image")
     if plan:
-        return saved_plan(resolution, found, plan, yes=yes)
+        return saved_plan(resolution, found, plan, saved, yes=yes)
     if image is not None:
         from ghe_backup.delivery.push.promote import locate_image
 
@@ -86,19 +89,30 @@ def deploy(
         resolution.approved = approve_all(plan_accounts(pending, lambda target: images[target.name]))
 
 
-def saved_plan(resolution: Any, found: list[Any], path: str, *, yes: bool) -> None:
-    """deploy --plan=FILE: a plan for every account, its image in each account's registry; what is
-    deployed is that plan (refused later, exit 2, if the account moved on). Approved by --yes (the CI's
-    own approval) or, on a terminal, asked again."""
+def saved_plans(path: str) -> dict[str, Any]:
+    """The plans saved in ``path`` (inv plan --out), by account; a missing or bad file is exit 2."""
     from pathlib import Path
 
     from ghe_backup.delivery.deploy.planning import load
+
+    found = {p.account: p for p in load(Path(path).expanduser())}
+    if not found:
+        raise UsageError(
+            f"--plan: {path} holds no account's plan", hint="make one with: inv plan --account=NAME --out=FILE"
+        )
+    return found
+
+
+def saved_plan(resolution: Any, found: list[Any], path: str, plans: dict[str, Any], *, yes: bool) -> None:
+    """deploy --plan=FILE: a plan for every account (the plan's accounts when none is named), made for
+    the same place (the sandbox or the real account), its image in each account's registry; what is
+    deployed is that plan (refused later, exit 2, if the account moved on). Approved by --yes (the
+    CI's own approval) or, on a terminal, asked again."""
     from ghe_backup.delivery.deploy.steps import Intent
     from ghe_backup.delivery.push.push import images_for
     from ghe_backup.delivery.target import ImageRef
     from ghe_backup.edge.prompt import approve_all
 
-    plans = {p.account: p for p in load(Path(path).expanduser())}
     missing = [t.name for t in found if t.name not in plans]
     if missing:
         raise UsageError(
@@ -106,6 +120,18 @@ def saved_plan(resolution: Any, found: list[Any], path: str, *, yes: bool) -> No
         )
     for target in found:
         saved = plans[target.name]
+        if bool(saved.sandbox) != bool(target.sandbox):
+            made = "the sandbox" if saved.sandbox else "the real account"
+            raise UsageError(
+                f"--plan: {path} was made for {made} of {target.name}",
+                hint="add --sandbox" if saved.sandbox else "drop --sandbox (and INVOKE_GHE_SANDBOX)",
+            )
+        if saved.account_id != target.settings.account_id:
+            raise UsageError(
+                f"--plan: {path} is for {target.name} in account {saved.account_id}, "
+                f"config/accounts/{target.name}.yaml says {target.settings.account_id}",
+                hint="make a new plan with: inv plan --account=" + target.name + " --out=FILE",
+            )
         there = images_for([target], tag=saved.image_tag)[target.name].digest
         if there is None or (saved.image_digest and there != saved.image_digest):
             now = f"has {there}" if there else "does not have it"

@@ -32,7 +32,7 @@ SEED_ROLE = "sandbox-seeder"
 APP_NAME = "app-ghe-backup"
 VOLUME_NAME = "ghe-backup-data"
 KMS_ALIAS = "alias/ghe-backup"
-PUBLISHED_AGES = (90, 60, 30)  # days before the sandbox starts
+PUBLISHED_AGES = (90, 60, 20)  # days before the sandbox starts: the newest is fresh by the default policy (30)
 STAGED_DAYS = 30
 AMI_PREFIX = "Taupage-AMI-"
 

@@ -16,7 +16,7 @@ from ghe_backup.sandbox import aws
 def test_catalogue_has_published_and_staged_taupage_images(tmp_path):
     images = json.loads(aws.write_catalogue(tmp_path / "amis.json", dt.date(2026, 11, 27)).read_text())
     available = sorted(i["name"] for i in images if i["state"] == "available")
-    assert available[-1] == "Taupage-AMI-20261028-000000" and len(available) == 3
+    assert available[-1] == "Taupage-AMI-20261107-000000" and len(available) == 3
     assert all(i["root_device_type"] == "ebs" and i["public"] is False for i in images)
     assert "Taupage-AMI-20261127-000000" in {i["name"] for i in images if i["state"] == "disabled"}
 

@@ -14,7 +14,8 @@ import datetime as dt
 import difflib
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING as dataclasses_MISSING
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -197,23 +198,69 @@ def load(path: Path) -> list[AccountPlan]:
         ) from None
     if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT or not isinstance(data.get("accounts"), list):
         raise ConfigError(f"{path}: not a saved plan of this version", hint="make one with inv plan --out")
-    try:
-        return [_plan_from(item) for item in data["accounts"]]
-    except (TypeError, KeyError, AttributeError):
-        raise ConfigError(
-            f"{path}: a saved plan with missing or wrong fields", hint="make a new one with inv plan --out"
-        ) from None
+    plans = []
+    for index, item in enumerate(data["accounts"]):
+        try:
+            plans.append(_plan_from(item))
+        except _WrongField as err:
+            raise ConfigError(
+                f"{path}: a saved plan with a missing or wrong field: accounts[{index}]{err}",
+                hint="make a new one with inv plan --out",
+            ) from None
+    return plans
 
 
-def _plan_from(item: dict[str, Any]) -> AccountPlan:
-    fields = dict(item)
-    fields["ami"] = AmiAge(**fields["ami"]) if fields.get("ami") else None
-    running = fields.get("running")
-    if running:
-        running = dict(running)
-        running["ami"] = AmiAge(**running["ami"]) if running.get("ami") else None
-        fields["running"] = Running(**running)
-    return AccountPlan(**fields)
+class _WrongField(Exception):
+    """Where in a saved plan's account entry a field is missing, unknown or of the wrong type."""
+
+
+#: The field types a saved plan holds (annotations as written in the dataclasses above).
+_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "bool": (bool,),
+    "str | None": (str, type(None)),
+    "float | None": (int, float, type(None)),
+    "list[str]": (list,),
+}
+
+
+def _typed(cls: type, item: Any, where: str, nested: dict[str, Callable[[Any, str], Any]]) -> Any:
+    if not isinstance(item, dict):
+        raise _WrongField(f"{where}: not a mapping")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(item) - set(known))
+    if unknown:
+        raise _WrongField(f"{where}.{unknown[0]}: not a field of this version")
+    values = {}
+    for name, spec in known.items():
+        if name not in item:
+            if spec.default is dataclasses_MISSING and spec.default_factory is dataclasses_MISSING:
+                raise _WrongField(f"{where}.{name}: missing")
+            continue
+        value = item[name]
+        if name in nested:
+            values[name] = None if value is None else nested[name](value, f"{where}.{name}")
+            continue
+        allowed = _TYPES.get(str(spec.type), (object,))
+        wrong = not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed)
+        if not wrong and str(spec.type) == "list[str]":
+            wrong = not all(isinstance(v, str) for v in value)
+        if wrong:
+            raise _WrongField(f"{where}.{name}: {type(value).__name__} is not {spec.type}")
+        values[name] = value
+    return cls(**values)
+
+
+def _ami_from(item: Any, where: str) -> AmiAge:
+    return _typed(AmiAge, item, where, {})
+
+
+def _running_from(item: Any, where: str) -> Running:
+    return _typed(Running, item, where, {"ami": _ami_from})
+
+
+def _plan_from(item: Any) -> AccountPlan:
+    return _typed(AccountPlan, item, "", {"ami": _ami_from, "running": _running_from})
 
 
 def plan_accounts(

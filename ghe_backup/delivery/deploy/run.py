@@ -147,7 +147,7 @@ def deploy_intents(
         return result
 
     with interrupts.installed():
-        if len(pairs) == 1 or parallel <= 1:
+        if len(pairs) <= 1 or parallel <= 1:  # none: refresh found nothing to do
             done = []
             for target, intent in pairs:
                 done.append(_settle(target, lambda t=target, i=intent: one(t, i)))

@@ -196,3 +196,10 @@ def test_the_worst_exit_code_wins():
         outcome.raise_worst()
     assert excinfo.value.exit_code == ExitCode.FAILED
     assert str(excinfo.value) == "3 accounts failed: a: held; b: failed; c: bad"
+
+
+def test_nothing_to_deploy_is_an_empty_outcome():
+    # inv refresh when every account is fresh or cannot be refreshed: no pool, no error.
+    outcome = deploy_intents([], assume_yes=True, parallel=4, report=lambda line: None)
+    assert outcome.results == [] and outcome.errors == {}
+    outcome.raise_worst()
