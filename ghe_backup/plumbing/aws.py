@@ -58,8 +58,24 @@ class AccountAccess:
         return [s for s in (creds.secret_key, creds.token) if s]
 
 
+#: The service models and endpoint rules every session of this process has parsed (botocore's
+#: Loader cache, keyed by file and version). Parsing them is most of what making a client costs
+#: (about 0.1 s per session for the endpoint rules alone); each account has its own sessions, so a
+#: deploy of several accounts (threads, one GIL) parsed the same JSON again for each of them.
+_PARSED: dict[Any, Any] = {}
+
+
+def new_session(**options: Any) -> Any:
+    """A boto3 session whose botocore loader shares this process's parsed models."""
+    import botocore.session
+
+    core = botocore.session.Session()
+    core.get_component("data_loader")._cache = _PARSED
+    return boto3.Session(botocore_session=core, **options)
+
+
 def base_session(region: str, credentials: Mapping[str, str] | None = None) -> Any:
-    return boto3.Session(region_name=region, **dict(credentials or {}))
+    return new_session(region_name=region, **dict(credentials or {}))
 
 
 def account_access(
@@ -93,7 +109,7 @@ def account_access(
     except BotoCoreError as err:
         raise Unreachable(f"{name}: AWS STS unreachable at {endpoint_url or 'AWS'}: {type(err).__name__}") from None
     logredact.remember(creds.get("SecretAccessKey"), creds.get("SessionToken"))
-    session = boto3.Session(
+    session = new_session(
         aws_access_key_id=creds["AccessKeyId"],
         aws_secret_access_key=creds["SecretAccessKey"],
         aws_session_token=creds["SessionToken"],
