@@ -48,7 +48,10 @@ def load() -> str:
 
 
 class Clone:
-    def __init__(self, into: Path):
+    def __init__(self, into: Path, logs: Path | None = None):
+        self.logs, self.runs = logs, 0
+        if logs:
+            logs.mkdir(parents=True, exist_ok=True)
         self.root = into / "clone"
         subprocess.run(["git", "clone", "-q", str(REPO), str(self.root)], check=True)
         (self.root / ".sandbox").mkdir()
@@ -65,6 +68,10 @@ class Clone:
         started = time.monotonic()
         done = subprocess.run([INV, *args], cwd=self.root, env=self.env, capture_output=True, text=True)
         seconds = round(time.monotonic() - started, 2)
+        if self.logs:
+            self.runs += 1
+            name = f"{self.runs:02d}-{'-'.join(a.lstrip('-').replace('=', '_') for a in args)}-{seconds}s.log"
+            (self.logs / name).write_text(done.stderr)
         if done.returncode != 0:
             sys.exit(f"inv {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
         return seconds
@@ -91,17 +98,18 @@ def pairs(clone: Clone, runs: int, before_each=None) -> list[dict]:
 
 
 def summary(found: list[dict]) -> dict:
-    prod = statistics.median(p["prod"] for p in found)
-    both = statistics.median(p["both"] for p in found)
+    prod = round(statistics.median(p["prod"] for p in found), 2)
+    both = round(statistics.median(p["both"] for p in found), 2)
     return {"prod_median_s": prod, "both_median_s": both, "ratio_of_medians": round(both / prod, 3)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--logs", type=Path, help="keep each run's progress lines (stderr) in this folder")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ghe-bench-deploy-"))
-    clone = Clone(work)
+    clone = Clone(work, args.logs)
     result: dict = {
         "commit": subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
