@@ -192,6 +192,7 @@ def test_a_busy_port_is_a_clear_config_error():
             HealthServer(HealthMonitor(lambda: None, Thresholds(60)), host="127.0.0.1", port=port)
 
 
+@pytest.mark.process
 def test_a_fresh_service_with_an_old_snapshot_and_a_low_disk_answers_200_as_soon_as_it_listens(
     backup_env, settings, data_dir, tmp_path
 ):

@@ -204,6 +204,7 @@ def test_an_aws_endpoint_that_is_down_is_unreachable(monkeypatch, closed_port):
 # --- all of them at once ------------------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_every_probe_runs_at_once_and_the_first_failure_in_order_wins(server, monkeypatch, closed_port):
     server.delay = 1.0
     lines = []
