@@ -131,6 +131,19 @@ class Target:
     #: with the same role session instead of assuming the role again (its credentials refresh).
     _access: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
+    @classmethod
+    def real(cls, account: AccountConfig, build: BuildSite) -> Target:
+        """The account itself, as its settings name it: its registry, AWS, its Lizzy and token."""
+        s = account.settings
+        return cls(
+            account=account,
+            build=build,
+            registry=s.registry,
+            aws=AwsEndpoint(),
+            lizzy_url=s.lizzy_url,
+            token=TokenSource(env=s.lizzy_token_env, command=s.lizzy_token_command, account=s.name),
+        )
+
     @property
     def name(self) -> str:
         return self.account.name

@@ -147,14 +147,7 @@ class Resolution:
     def _target(self, account: AccountConfig, site: BuildSite) -> Target:
         s = account.settings
         if not site.sandbox:
-            return Target(
-                account=account,
-                build=site,
-                registry=s.registry,
-                aws=AwsEndpoint(),
-                lizzy_url=s.lizzy_url,
-                token=TokenSource(env=s.lizzy_token_env, command=s.lizzy_token_command, account=s.name),
-            )
+            return Target.real(account, site)
         from ghe_backup.sandbox.state import SANDBOX_CREDENTIALS
 
         found = self.sandbox_endpoints()

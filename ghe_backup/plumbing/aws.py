@@ -9,8 +9,9 @@ credentials as they are (the account guard proves whose they are).
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,18 +132,16 @@ def account_access(
             "expiry_time": expiry.isoformat() if hasattr(expiry, "isoformat") else str(expiry),
         }
 
-    try:
-        first = assume()
-    except ClientError as err:
-        if is_transient(err):
-            raise Unreachable(f"{name}: AWS STS did not answer: {aws_message(err)}", hint="retried 3 times") from None
-        raise ConfigError(
+    with sts_errors(
+        name,
+        endpoint_url,
+        refused=lambda err: ConfigError(
             f"{name}: cannot assume {arn}: {aws_message(err)}", hint="check deploy_role and your credentials"
-        ) from None
-    except NoCredentialsError:
-        raise ConfigError(f"{name}: no AWS credentials to assume {arn} with", hint="log in to AWS first") from None
-    except BotoCoreError as err:
-        raise Unreachable(f"{name}: AWS STS unreachable at {endpoint_url or 'AWS'}: {type(err).__name__}") from None
+        ),
+        no_credentials=f"{name}: no AWS credentials to assume {arn} with",
+        retried="retried 3 times",
+    ):
+        first = assume()
     if not first["expiry_time"]:
         return AccountAccess(
             new_session(
@@ -165,18 +164,38 @@ def account_access(
 def caller_account(access: AccountAccess, name: str, config: Config = CLIENT_CONFIG) -> str:
     """The account the credentials act in (``sts:GetCallerIdentity``), with one-line errors."""
     sts = access.client("sts", config=config)
-    try:
+    with sts_errors(
+        name,
+        access.endpoint,
+        refused=lambda err: ConfigError(
+            f"{name}: AWS refused the credentials: {aws_message(err)}", hint="log in to AWS again"
+        ),
+        no_credentials=f"{name}: no AWS credentials",
+    ):
         return sts.get_caller_identity()["Account"]
+
+
+@contextlib.contextmanager
+def sts_errors(
+    name: str,
+    endpoint: str | None,
+    *,
+    refused: Callable[[ClientError], ConfigError],
+    no_credentials: str,
+    retried: str | None = None,
+) -> Iterator[None]:
+    """STS faults as one-line errors: transient ones exit 3, a refusal (``refused``) and missing
+    credentials exit 2."""
+    try:
+        yield
     except ClientError as err:
         if is_transient(err):
-            raise Unreachable(f"{name}: AWS STS did not answer: {aws_message(err)}") from None
-        raise ConfigError(
-            f"{name}: AWS refused the credentials: {aws_message(err)}", hint="log in to AWS again"
-        ) from None
+            raise Unreachable(f"{name}: AWS STS did not answer: {aws_message(err)}", hint=retried) from None
+        raise refused(err) from None
     except NoCredentialsError:
-        raise ConfigError(f"{name}: no AWS credentials", hint="log in to AWS first") from None
+        raise ConfigError(no_credentials, hint="log in to AWS first") from None
     except BotoCoreError as err:
-        raise Unreachable(f"{name}: AWS STS unreachable at {access.endpoint or 'AWS'}: {type(err).__name__}") from None
+        raise Unreachable(f"{name}: AWS STS unreachable at {endpoint or 'AWS'}: {type(err).__name__}") from None
 
 
 def aws_message(err: ClientError) -> str:
