@@ -36,6 +36,7 @@ from ghe_backup.delivery.deploy.run import Outcome
 from ghe_backup.delivery.image import build as image_build
 from ghe_backup.delivery.push import push as push_stage
 from ghe_backup.edge.program import PipelineProgram
+from ghe_backup.plumbing import deferred
 
 REPO = Path(__file__).resolve().parents[1]
 PROD, STAGING = "config/accounts/prod.yaml", "config/accounts/staging.yaml"
@@ -915,10 +916,19 @@ def tree(config_tree, agent, monkeypatch):
 @pytest.fixture
 def stages(monkeypatch):
     log = []
-    monkeypatch.setattr(gate, "run_unit_tests", lambda root, **options: log.append("test"))
-    monkeypatch.setattr(image_build, "build_image", lambda site: log.append("image"))
-    monkeypatch.setattr(push_stage, "push_image", lambda targets: log.append("push") or [])
-    monkeypatch.setattr(deploy_run, "deploy_accounts", lambda targets, **options: log.append("deploy") or Outcome())
+
+    def stage(name, result=None):
+        def run(*args, **options):  # as every real stage does before its first change
+            deferred.before_change()
+            log.append(name)
+            return result
+
+        return run
+
+    monkeypatch.setattr(gate, "run_unit_tests", stage("test"))
+    monkeypatch.setattr(image_build, "build_image", stage("image"))
+    monkeypatch.setattr(push_stage, "push_image", stage("push", []))
+    monkeypatch.setattr(deploy_run, "deploy_accounts", stage("deploy", Outcome()))
     monkeypatch.setattr(sys.stdin, "isatty", lambda: False, raising=False)
     return log
 

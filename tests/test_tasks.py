@@ -22,6 +22,7 @@ from ghe_backup.delivery.deploy.run import Outcome
 from ghe_backup.delivery.image import build as image_build
 from ghe_backup.delivery.push import push as push_stage
 from ghe_backup.edge.program import PipelineProgram
+from ghe_backup.plumbing import deferred
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE_TREE = REPO / "tests" / "data" / "tree"
@@ -35,7 +36,10 @@ def stages(monkeypatch, config_tree, probes):
     monkeypatch.setattr(
         gate,
         "run_unit_tests",
-        lambda root, reuse=False, junit=None: log.append(("test", reuse) if junit is None else ("test", reuse, junit)),
+        lambda root, reuse=False, junit=None: (
+            deferred.before_change()  # as the real stage does before it runs the tests
+            or log.append(("test", reuse) if junit is None else ("test", reuse, junit))
+        ),
     )
     monkeypatch.setattr(image_build, "build_image", lambda site: log.append(("image", site.sandbox)))
     monkeypatch.setattr(push_stage, "push_image", lambda targets: log.append(("push", [t.name for t in targets])) or [])
@@ -71,8 +75,28 @@ def inv(*argv):
 def test_deploy_runs_each_stage_once_in_order(stages, probes):
     assert inv("deploy", "--account=staging") == 0
     assert stages == [("test", True), ("image", False), ("push", ["staging"]), ("deploy", ["staging"], False)]
-    # before any stage: push's check probes the registry, deploy's the agent and the role (each once)
-    assert probes == [(["staging"], ("registry",)), (["staging"], ("lizzy", "role"))]
+    # before any stage: push's check probes the registry, deploy's the role (each once); the agent
+    # is probed when a stage is about to change something (here the test stage runs the tests)
+    assert probes == [(["staging"], ("registry",)), (["staging"], ("role",)), (["staging"], ("lizzy",))]
+
+
+def test_a_deploy_that_changes_nothing_never_probes_the_agent(stages, probes, monkeypatch):
+    monkeypatch.setattr(gate, "run_unit_tests", lambda root, **options: stages.append("test skipped"))
+    assert inv("deploy", "--account=staging") == 0
+    assert probes == [(["staging"], ("registry",)), (["staging"], ("role",))]
+
+
+def test_a_rejected_token_stops_the_run_before_the_first_change(stages, probes, monkeypatch):
+    from ghe_backup.errors import ConfigError
+
+    def check_reachable(targets, kinds):
+        if "lizzy" in kinds:
+            raise ConfigError("staging: Lizzy refused the token (401)")
+        probes.append(kinds)
+
+    monkeypatch.setattr(reachability, "check_reachable", check_reachable)
+    assert inv("deploy", "--account=staging") == 2
+    assert stages == []
 
 
 def test_account_reaches_push_and_deploy_and_several_accounts_test_and_build_once(stages):

@@ -72,7 +72,10 @@ def deploy(
     found = resolution.targets(account, sandbox)
     interactive = sys.stdin.isatty()
     check_approval_possible(found, assume_yes=yes, interactive=interactive)
-    resolution.probe(found, ("lizzy", "role", "registry"))  # a rejected token fails now, not after the build
+    resolution.probe(found, ("role", "registry"))
+    # A rejected token fails before anything is tested, built, pushed or deployed, and a deploy
+    # that finds everything up to date does not wait for the agents (each answer runs senza).
+    resolution.probe_before_change(found, ("lizzy",))
     if plan:
         return saved_plan(resolution, found, plan, saved, yes=yes)
     if image is not None:

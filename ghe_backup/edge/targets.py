@@ -16,6 +16,7 @@ from ghe_backup.delivery.image.args import build_args
 from ghe_backup.delivery.target import Actor, AwsEndpoint, BuildSite, Target, TokenSource
 from ghe_backup.edge import settings
 from ghe_backup.errors import Unreachable, UsageError
+from ghe_backup.plumbing import deferred
 
 
 class Resolution:
@@ -66,6 +67,11 @@ class Resolution:
         for wanted, group in groups.items():  # in practice one group: all accounts probed at once
             check_reachable(group, wanted)
             self._probed.update((t.name, t.sandbox, k) for t in group for k in wanted)
+
+    def probe_before_change(self, targets: list[Target], kinds: tuple[str, ...]) -> None:
+        """Probe ``kinds`` only once the run is about to change something (``plumbing.deferred``):
+        a deploy that finds everything up to date does not wait for them."""
+        deferred.defer(lambda: self.probe(targets, kinds))
 
     # -- what stages receive ------------------------------------------------------------------
 
@@ -176,6 +182,7 @@ _current: Resolution | None = None
 def begin(config: Any = None, root: Path | None = None) -> Resolution:
     """Start the resolution of one run (the executor calls it before any check or task)."""
     global _current
+    deferred.reset()
     _current = Resolution(root or settings.repo_root(), config)
     return _current
 

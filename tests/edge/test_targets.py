@@ -16,6 +16,7 @@ from ghe_backup.delivery.image import build as image_build
 from ghe_backup.delivery.push import push as push_stage
 from ghe_backup.edge.program import PipelineProgram
 from ghe_backup.edge.targets import Resolution
+from ghe_backup.plumbing import deferred
 from ghe_backup.sandbox.state import SANDBOX_CREDENTIALS, SandboxState
 
 ENDPOINTS = {
@@ -103,7 +104,7 @@ def test_one_deploy_reads_the_sandbox_state_once_and_loads_the_config_once(runni
     original = targets.load_accounts
     monkeypatch.setattr(targets, "load_accounts", lambda root: loads.append(root) or original(root))
     seen = []
-    monkeypatch.setattr(gate, "run_unit_tests", lambda root, **options: None)
+    monkeypatch.setattr(gate, "run_unit_tests", lambda root, **options: deferred.before_change())
     monkeypatch.setattr(image_build, "build_image", lambda site: seen.append(site))
     monkeypatch.setattr(push_stage, "push_image", lambda found: seen.append(found) or [])
     monkeypatch.setattr(deploy_run, "deploy_accounts", lambda found, **options: seen.append(found) or Outcome())
@@ -118,7 +119,11 @@ def test_one_deploy_reads_the_sandbox_state_once_and_loads_the_config_once(runni
     site, pushed, deployed = seen
     assert site.sandbox and [t.name for t in pushed] == [t.name for t in deployed] == ["prod", "staging"]
     assert all(t.build == site for t in deployed)
-    assert probed == [(["prod", "staging"], ("registry",)), (["prod", "staging"], ("lizzy", "role"))]
+    assert probed == [
+        (["prod", "staging"], ("registry",)),
+        (["prod", "staging"], ("role",)),
+        (["prod", "staging"], ("lizzy",)),
+    ]
 
 
 def test_each_accounts_target_is_made_once_per_place(config_tree):

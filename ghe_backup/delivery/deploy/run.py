@@ -25,6 +25,7 @@ from ghe_backup.delivery.deploy.wait import DeadlineExceeded
 from ghe_backup.delivery.push.records import pushed_image
 from ghe_backup.delivery.target import Actor, Target
 from ghe_backup.errors import ConfigError, ExitCode, GheBackupError, Locked, StageFailed, Unreachable, UsageError
+from ghe_backup.plumbing import deferred
 from ghe_backup.plumbing.progress import say
 
 NOBODY = Actor(user="unknown", host="unknown", pid=0)
@@ -353,6 +354,7 @@ def _deploy(
     interrupts.checkpoint("any change")
     agent_checked = any(s.status not in steps.HEALTHY for s in stacks)
     if agent_checked:  # leftovers are removed through the deployer
+        deferred.before_change()
         steps.check_agent(target, conn, stacks)
     progress.at("tidying up", "nothing was changed but leftovers of earlier runs")
     stacks = steps.tidy(target, conn, stacks, budget, log)
@@ -367,6 +369,7 @@ def _deploy(
         attempt.result, attempt.stack_version, attempt.left = "up to date", running.version, f"runs {running.name}"
         return _result(target, plan, running.name, running.version, "up to date", changed=False, seconds=laps)
     if not agent_checked:
+        deferred.before_change()
         steps.check_agent(target, conn, stacks)
     attempt.replaced = [p.name for p in plan.previous]
     check_approved(target, plan, assume_yes, (approved or {}).get(settings.name))

@@ -22,6 +22,7 @@ from pathlib import Path
 from ghe_backup.delivery.gate import passes
 from ghe_backup.delivery.gate.inputs import GateKey, gate_key
 from ghe_backup.errors import StageFailed, UsageError
+from ghe_backup.plumbing import deferred
 from ghe_backup.plumbing.command import CommandFailed, CommandTimedOut, run
 from ghe_backup.plumbing.progress import say
 
@@ -101,6 +102,7 @@ def run_unit_tests(
                 f"run `inv test` to run them anyway)"
             )
             return GateResult(ran=False, key=key.digest, seconds=round(time.monotonic() - started, 2), workers=0)
+    deferred.before_change()  # the checks a deploy left for its first change (the agents' tokens)
     workers = workers_wanted() if workers is None else workers
     _run_pytest(root, pytest_command(selection, workers) + junit_args(junit))
     seconds = time.monotonic() - started

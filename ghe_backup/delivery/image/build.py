@@ -28,7 +28,7 @@ from ghe_backup.delivery.image.records import ImageResult, image_records, record
 from ghe_backup.delivery.image.smoke import smoke_test
 from ghe_backup.delivery.target import BuildSite
 from ghe_backup.errors import StageFailed, Unreachable
-from ghe_backup.plumbing import engine
+from ghe_backup.plumbing import deferred, engine
 from ghe_backup.plumbing.progress import say
 
 IMAGE_NAME = "ghe-backup"
@@ -64,6 +64,7 @@ def build_image(site: BuildSite, *, nocache: bool = False, report: Callable[[str
         return dataclasses.replace(
             reused, built=False, seconds=round(time.monotonic() - started, 2), steps=0, rebuilt_steps=0
         )
+    deferred.before_change()
     report(f"building {name} on {args['BASE_IMAGE']}")
     log = BuildLog(say=report)
     # The commit the tree is based on; a dirty tree shows in the tag's hash suffix and in

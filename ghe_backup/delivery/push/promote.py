@@ -21,6 +21,7 @@ from ghe_backup.delivery.push.registry_auth import http_credentials
 from ghe_backup.delivery.push.registry_copy import copy_image
 from ghe_backup.delivery.target import Target
 from ghe_backup.errors import ConfigError, UsageError
+from ghe_backup.plumbing import deferred
 from ghe_backup.plumbing.progress import say
 
 #: A Docker tag: what ``docker tag`` accepts.
@@ -111,6 +112,7 @@ def promote_image(
             )
             result = _result(target, tag, found.digest, config.digest if config else "", 0, None, started)
         else:
+            deferred.before_change()
             report(f"{target.name}: copying {source.repository}:{tag} ({found.digest}) to {target.registry}")
             copied = copy_image(
                 registries.client(source),

@@ -27,7 +27,7 @@ from ghe_backup.delivery.push.registry_api import RegistryClient, split_reposito
 from ghe_backup.delivery.push.registry_auth import RegistryAuth, http_credentials, registry_auth
 from ghe_backup.delivery.target import ImageRef, Target
 from ghe_backup.errors import StageFailed
-from ghe_backup.plumbing import engine
+from ghe_backup.plumbing import deferred, engine
 from ghe_backup.plumbing.progress import say
 
 
@@ -64,6 +64,7 @@ def push_to_account(client: Any, image: ImageResult, target: Target, report: Cal
             "built at another time; nothing uploaded"
         )
         return _result(target, image, remote, 0, True, started)
+    deferred.before_change()
     engine.engine_call(f"docker tag {ref}", client.tag, image.id, repository, tag=tag)
     report(f"{target.name}: pushing {ref}")
     log = PushLog(registry=target.registry, say=lambda line: report(f"{target.name}: {line}"), secrets=auth.secrets)

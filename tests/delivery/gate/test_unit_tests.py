@@ -231,3 +231,30 @@ def test_only_the_newest_passes_are_kept(tmp_path, monkeypatch):
     assert sorted(data) == ["k2", "k3", "k4"]
     assert passes.passed_before(tmp_path, "k4").selection == ["-m", "x"]
     assert passes.passed_before(tmp_path, "k0") is None
+
+
+def test_the_checks_a_deploy_deferred_run_before_the_tests_and_stop_them(repo, fake_pytest):
+    from ghe_backup.errors import ConfigError
+    from ghe_backup.plumbing import deferred
+
+    deferred.reset()
+    deferred.defer(lambda: (_ for _ in ()).throw(ConfigError("prod: Lizzy refused the token (401)")))
+    try:
+        with pytest.raises(ConfigError, match="refused the token"):
+            gate(repo)
+        assert fake_pytest.runs == 0 and not record_file(repo).exists()
+    finally:
+        deferred.reset()
+
+
+def test_a_remembered_pass_leaves_the_deferred_checks_pending(repo, fake_pytest):
+    from ghe_backup.plumbing import deferred
+
+    gate(repo)
+    deferred.reset()
+    deferred.defer(lambda: None)
+    try:
+        result = gate(repo, reuse=True)
+        assert not result.ran and deferred.pending()
+    finally:
+        deferred.reset()
