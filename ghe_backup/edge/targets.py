@@ -8,6 +8,8 @@ made here and never look for endpoints themselves.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from ghe_backup.delivery.config import AccountConfig, load_accounts, select_acco
 from ghe_backup.delivery.image.args import build_args
 from ghe_backup.delivery.target import Actor, AwsEndpoint, BuildSite, Target, TokenSource
 from ghe_backup.edge import settings
-from ghe_backup.errors import Unreachable, UsageError
+from ghe_backup.errors import GheBackupError, Unreachable, UsageError
 from ghe_backup.plumbing import deferred
 
 
@@ -51,7 +53,10 @@ class Resolution:
         """The running sandbox's endpoints (read and probed once), or Unreachable telling how to start it."""
         if self._sandbox is None:
             from ghe_backup import sandbox
+            from ghe_backup.sandbox import aws as sandbox_aws
 
+            with contextlib.suppress(GheBackupError):  # the config, read and checked once for the run
+                sandbox_aws.remember_accounts(self.root, {n: a.settings for n, a in self.accounts.items()})
             self._sandbox = sandbox.endpoints(self.root, sandbox.SandboxState.load(self.root))
         return self._sandbox
 
@@ -183,6 +188,8 @@ def begin(config: Any = None, root: Path | None = None) -> Resolution:
     """Start the resolution of one run (the executor calls it before any check or task)."""
     global _current
     deferred.reset()
+    if "ghe_backup.plumbing.aws" in sys.modules:  # not imported (boto3 is slow to import) unless used
+        sys.modules["ghe_backup.plumbing.aws"].forget_sessions()
     _current = Resolution(root or settings.repo_root(), config)
     return _current
 

@@ -35,6 +35,9 @@ class AccountAccess:
     session: Any
     region: str
     endpoint: str | None
+    #: The account STS named when it handed out these credentials (the AssumeRole answer's ARN):
+    #: the guard's proof without asking STS again. None: ask (``sts:GetCallerIdentity``).
+    acts_in: str | None = None
     #: One client per service and region: making one costs more CPU than most calls (clients are
     #: thread-safe; a session is not, so clients are made under the lock).
     _clients: dict[tuple[str, str, int], tuple[Config, Any]] = field(default_factory=dict, compare=False, repr=False)
@@ -88,6 +91,57 @@ def base_session(region: str, credentials: Mapping[str, str] | None = None) -> A
     return new_session(region_name=region, **dict(credentials or {}))
 
 
+#: The variables boto3's credential chain reads: a base session made for the same ones is the same.
+CHAIN_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+)
+#: Base sessions and their STS clients, shared by the accounts of a run that start from the same
+#: credentials (every account assumes its role from them): a session and a client cost more CPU
+#: than the call they make. ``forget_sessions`` empties it (a new run starts).
+_BASES: dict[tuple[Any, ...], tuple[Any, dict[tuple[str | None, int], Any]]] = {}
+
+
+def forget_sessions() -> None:
+    with _SESSION_LOCK:
+        _BASES.clear()
+
+
+def _shared_base(region: str, credentials: Mapping[str, str] | None) -> tuple[Any, dict[tuple[str | None, int], Any]]:
+    import os
+
+    given = tuple(sorted((credentials or {}).items()))
+    chain = () if credentials else tuple(os.environ.get(name) for name in CHAIN_VARIABLES)
+    key = (region, given, chain)
+    with _SESSION_LOCK:
+        if key not in _BASES:
+            _BASES[key] = (base_session(region, credentials), {})
+        return _BASES[key]
+
+
+def _base_sts(
+    base: Any, clients: dict[tuple[str | None, int], Any], region: str, endpoint: str | None, config: Config
+) -> Any:
+    with _SESSION_LOCK:
+        key = (endpoint, id(config))
+        if key not in clients:
+            clients[key] = (config, base.client("sts", region_name=region, endpoint_url=endpoint, config=config))
+        return clients[key][1]
+
+
+def arn_account(arn: str) -> str | None:
+    """The account of an ARN (``arn:aws:sts::123456789012:assumed-role/...``), or None."""
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 5 and parts[4].isdigit() else None
+
+
 #: A boto3 session makes clients one at a time.
 _SESSION_LOCK = threading.Lock()
 
@@ -111,19 +165,20 @@ def account_access(
     """
     if not deploy_role:
         return AccountAccess(base or base_session(region, credentials), region, endpoint_url)
-    base = base or base_session(region, credentials)
+    if base is None:
+        base, shared = _shared_base(region, credentials)
+    else:
+        shared = {}
     arn = f"arn:aws:iam::{account_id}:role/{deploy_role}"
     session_name = f"ghe-backup-deploy-{name}"
-    clients: dict[str, Any] = {
-        "first": base.client("sts", region_name=region, endpoint_url=endpoint_url, config=config)
-    }
+    named: list[str | None] = []
 
     def assume(which: str = "first") -> dict[str, str]:
-        with _SESSION_LOCK:
-            if which not in clients:
-                clients[which] = base.client("sts", region_name=region, endpoint_url=endpoint_url, config=CLIENT_CONFIG)
-        creds = clients[which].assume_role(RoleArn=arn, RoleSessionName=session_name)["Credentials"]
+        sts = _base_sts(base, shared, region, endpoint_url, config if which == "first" else CLIENT_CONFIG)
+        answer = sts.assume_role(RoleArn=arn, RoleSessionName=session_name)
+        creds = answer["Credentials"]
         logredact.remember(creds.get("SecretAccessKey"), creds.get("SessionToken"))
+        named.append(arn_account(str((answer.get("AssumedRoleUser") or {}).get("Arn") or "")))
         expiry = creds.get("Expiration") or ""  # STS always says; without it they never expire
         return {
             "access_key": creds["AccessKeyId"],
@@ -152,17 +207,21 @@ def account_access(
             ),
             region,
             endpoint_url,
+            named[0],
         )
     refreshing = RefreshableCredentials.create_from_metadata(
         metadata=first, refresh_using=lambda: assume("refresh"), method="sts-assume-role"
     )
     session = new_session(region_name=region)
     session._session._credentials = refreshing  # boto3 has no public setter for refreshing credentials
-    return AccountAccess(session, region, endpoint_url)
+    return AccountAccess(session, region, endpoint_url, named[0])
 
 
 def caller_account(access: AccountAccess, name: str, config: Config = CLIENT_CONFIG) -> str:
-    """The account the credentials act in (``sts:GetCallerIdentity``), with one-line errors."""
+    """The account the credentials act in (``sts:GetCallerIdentity``, or what STS named when it
+    handed them out), with one-line errors."""
+    if access.acts_in:
+        return access.acts_in
     sts = access.client("sts", config=config)
     with sts_errors(
         name,

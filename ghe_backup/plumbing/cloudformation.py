@@ -110,6 +110,8 @@ class CloudFormationAccount:
     # -- who we are -------------------------------------------------------------------------
 
     def caller_account(self) -> str:
+        if self.access.acts_in:  # STS named the account when it handed out the role's credentials
+            return self.access.acts_in
         return _call("asking STS who we are", self.access.client("sts").get_caller_identity)["Account"]
 
     # -- one stack, while waiting -----------------------------------------------------------

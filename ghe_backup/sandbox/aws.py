@@ -80,15 +80,24 @@ def _accounts(root: Path) -> dict[str, Any]:
     component asks, and checking the config costs more than the sandbox's own probes)."""
     from ghe_backup.delivery.config import load_accounts
 
+    key = _config_key(root)
+    if key not in _ACCOUNTS:
+        _ACCOUNTS[key] = {name: account.settings for name, account in load_accounts(root).items()}
+    return _ACCOUNTS[key]
+
+
+def remember_accounts(root: Path, settings: dict[str, Any]) -> None:
+    """The accounts' settings a caller has just read and checked from ``root`` (not read again here)."""
+    _ACCOUNTS[_config_key(root)] = dict(settings)
+
+
+def _config_key(root: Path) -> tuple[str, str]:
     digest = hashlib.sha256()
     for folder in ("config", "senza"):
         for path in sorted((root / folder).rglob("*")):
             if path.is_file():
                 digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
-    key = (str(root), digest.hexdigest())
-    if key not in _ACCOUNTS:
-        _ACCOUNTS[key] = {name: account.settings for name, account in load_accounts(root).items()}
-    return _ACCOUNTS[key]
+    return (str(root), digest.hexdigest())
 
 
 def _clean_env() -> dict[str, str]:

@@ -85,3 +85,59 @@ def test_one_client_per_service_and_config():
     assert access.client("sts") is access.client("sts") and access.client("sts") is not access.client("ec2")
     quick = Config(connect_timeout=1)
     assert access.client("sts", config=quick) is access.client("sts", config=quick) is not access.client("sts")
+
+
+class NamingSts(FakeSts):
+    """As STS answers: the assumed role's ARN names the account the credentials act in."""
+
+    def __init__(self, account):
+        import datetime as dt
+
+        super().__init__(dt.timedelta(hours=1))
+        self.account = account
+
+    def assume_role(self, RoleArn, RoleSessionName):
+        answer = super().assume_role(RoleArn, RoleSessionName)
+        answer["AssumedRoleUser"] = {"Arn": f"arn:aws:sts::{self.account}:assumed-role/deployer/{RoleSessionName}"}
+        return answer
+
+
+def test_the_account_sts_named_with_the_role_is_the_guards_answer_without_asking_again():
+    from ghe_backup.plumbing import aws
+
+    access = assumed(NamingSts("210987654321"))  # a role that lands elsewhere is not taken for the target
+    assert access.acts_in == "210987654321"
+    assert aws.caller_account(access, "prod") == "210987654321"  # no client made, no call sent
+    assert access._clients == {}
+    assert assumed(FakeSts(__import__("datetime").timedelta(hours=1))).acts_in is None  # then STS is asked
+
+
+def test_accounts_assuming_roles_from_the_same_credentials_share_one_base_session_and_sts_client(monkeypatch):
+    from ghe_backup.plumbing import aws
+
+    made, sts = [], NamingSts("123456789012")
+    monkeypatch.setattr(aws, "base_session", lambda region, credentials=None: made.append(credentials) or FakeBase(sts))
+    aws.forget_sessions()
+    try:
+        dummy = {"aws_access_key_id": "AKIADUMMY", "aws_secret_access_key": "x"}
+        for name in ("prod", "staging"):
+            aws.account_access(
+                name=name, account_id="123456789012", region="eu-central-1", deploy_role="deployer",
+                endpoint_url="http://127.0.0.1:9", credentials=dummy,
+            )  # fmt: skip
+        assert made == [dummy] and sts.granted == 2
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAOTHERKEY")  # the credential chain changed: another base
+        for _ in range(2):
+            aws.account_access(
+                name="prod", account_id="123456789012", region="eu-central-1", deploy_role="deployer",
+                endpoint_url=None,
+            )  # fmt: skip
+        assert made == [dummy, None]
+        aws.forget_sessions()  # a new run starts afresh
+        aws.account_access(
+            name="prod", account_id="123456789012", region="eu-central-1", deploy_role="deployer",
+            endpoint_url=None,
+        )  # fmt: skip
+        assert made == [dummy, None, None]
+    finally:
+        aws.forget_sessions()
