@@ -34,7 +34,12 @@ from .volume import unwritable
 
 log = logging.getLogger(__name__)
 MONITOR_INTERVAL = 60.0  # seconds between alert checks when nobody polls /health
-FLUSH_TIMEOUT = 5.0  # seconds the last state-table update gets at shutdown
+#: Seconds the last state-table update gets at shutdown. Short, because on Taupage the whole
+#: stop must fit Docker's default stop timeout: SHUTDOWN_GRACE (5 s there) + this + under 1 s
+#: for the rest must stay below DOCKER_STOP_TIMEOUT (docs/backup-program.md, "The stop timeout").
+FLUSH_TIMEOUT = 3.0
+#: Docker's default stop timeout, the one Taupage stops the container with (it cannot set another).
+DOCKER_STOP_TIMEOUT = 10.0
 
 
 def prepare(settings: Settings) -> None:
@@ -146,11 +151,17 @@ def run_service(settings: Settings, *, stop: threading.Event | None = None, hand
         while not stop.wait(1.0):
             pass
     finally:
+        stopping_since = time.monotonic()
         was_running = runner.stop(settings.shutdown_grace)
         if worker is not None:
             worker.join(5)
         if table is not None:
             table.flush(FLUSH_TIMEOUT)
         server.stop()
-        log_event(log, "service_stopped", backup_was_running=was_running)
+        log_event(
+            log,
+            "service_stopped",
+            backup_was_running=was_running,
+            shutdown_seconds=round(time.monotonic() - stopping_since, 3),
+        )
     return 0
