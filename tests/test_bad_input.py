@@ -136,6 +136,25 @@ VALUES = [
         "environment.HEALTH_PORT: 70000 is out of range: the container would refuse to start",
         prod_env("HEALTH_PORT: 70000"),
     ),
+    Case(
+        "state-table-other",
+        "environment.STATE_TABLE: 'backup-state-old' is not pipeline.state_table (ghe-backup-state): deploys would "
+        "not wait for this container's backups",
+        prod_env("STATE_TABLE: backup-state-old"),
+    ),
+    Case(
+        "state-table-off",
+        "environment.STATE_TABLE: '' turns the container's recording off (ghe-backup-state)",
+        prod_env("STATE_TABLE: ''"),
+    ),
+    Case(
+        "state-table-left-behind",
+        "environment.STATE_TABLE: 'ghe-backup-state' is not pipeline.state_table (prod-state): deploys would not",
+        both(
+            replace(PROD, "  deploy_timeout: 2400\n", "  deploy_timeout: 2400\n  state_table: prod-state\n"),
+            prod_env("STATE_TABLE: ghe-backup-state"),
+        ),
+    ),
     Case("health-port-mismatch", "health_check_port: 8080 is not HEALTH_PORT (9090)", prod_env("HEALTH_PORT: 9090")),
     Case("percent-over-100", "MIN_FREE_PERCENT: '250' is not a percentage", prod_env("MIN_FREE_PERCENT: 250")),
     Case("cron-look-alike-digits", "has non-ASCII characters", replace(PROD, '"0 */2 * * *"', '"０ */2 * * *"')),
@@ -990,8 +1009,10 @@ def test_the_good_tree_passes_the_same_harness(tree, agent, stages, monkeypatch,
         replace(PROD, "GHE_NUM_SNAPSHOTS: 72", "GHE_NUM_SNAPSHOTS: 1000"),
         replace(STAGING, '"0 1-23/2 * * *"', '"0 1-23/2 * * mon-sun"'),
         lambda root: (root / "config/accounts/.prod.yaml.swp").write_bytes(b"\x00swap"),  # an editor's file
+        # another table for the pipeline: the container is given it (no STATE_TABLE to keep in step)
+        replace(PROD, "  deploy_timeout: 2400\n", "  deploy_timeout: 2400\n  state_table: prod-state\n"),
     ],
-    ids=["bom-in-text", "bom-bytes", "zone-b", "quoted-port", "snapshots-max", "weekdays", "swap-file"],
+    ids=["bom-in-text", "bom-bytes", "zone-b", "quoted-port", "snapshots-max", "weekdays", "swap-file", "state-table"],
 )
 def test_near_misses_are_accepted(accepted, tree, agent, stages, monkeypatch, capsys):
     code, _, err = run_case(Case("near-miss", "", accepted), tree, agent, monkeypatch, capsys)

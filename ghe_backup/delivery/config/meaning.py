@@ -118,6 +118,23 @@ def environment(definition: dict[str, Any], settings: Any) -> Iterable[Finding]:
             )
 
 
+def state_table(definition: dict[str, Any], settings: Any) -> Iterable[Finding]:
+    """The container records its runs in the table the pipeline reads (the rendered definition
+    passes ``pipeline.state_table`` as ``STATE_TABLE`` unless the config sets it)."""
+    for name, body in volume.taupage_groups(definition)[:1]:
+        env = (body.get("TaupageConfig") or {}).get("environment") or {}
+        if "STATE_TABLE" in env and _as_environment(env["STATE_TABLE"]) != settings.state_table:
+            value = _as_environment(env["STATE_TABLE"])
+            what = "turns the container's recording off" if not value.strip() else "is not pipeline.state_table"
+            yield Finding(
+                ("SenzaComponents", name, "TaupageConfig", "environment", "STATE_TABLE"),
+                f"{shown(value)} {what} ({settings.state_table}): deploys would not wait for this container's "
+                "backups and inv status would not see them",
+                "remove STATE_TABLE (the pipeline passes pipeline.state_table to the container), "
+                "or set pipeline.state_table to that table",
+            )
+
+
 def _as_environment(value: Any) -> str:
     """A value as Taupage hands it to the container: text (YAML booleans as ``true``/``false``)."""
     return str(value).lower() if isinstance(value, bool) else str(value)
@@ -156,7 +173,7 @@ DefinitionCheck = Callable[[dict[str, Any], Any], Iterable[Finding]]
 #: Checks of the whole definition that say the most: run before the per-key checks.
 GUARDS: tuple[DefinitionCheck, ...] = (pasted_secrets, data_volume)
 #: Checks of the whole definition that relate several values: run after the per-key checks.
-DEFINITION: tuple[DefinitionCheck, ...] = (availability_zones, environment, freshness)
+DEFINITION: tuple[DefinitionCheck, ...] = (availability_zones, environment, state_table, freshness)
 
 
 def check_account(settings: Any, pipeline: dict[str, Any], definition: dict[str, Any]) -> Finding | None:

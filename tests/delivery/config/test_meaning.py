@@ -141,6 +141,27 @@ def test_the_container_environment_means_what_the_container_reads(config_tree, l
     assert message in error_of(config_tree)
 
 
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        (
+            "STATE_TABLE: other-table",
+            "config/accounts/prod.yaml:19: SenzaComponents.AppServer.TaupageConfig.environment.STATE_TABLE: "
+            "'other-table' is not pipeline.state_table (ghe-backup-state): deploys would not wait for this "
+            "container's backups and inv status would not see them (remove STATE_TABLE (the pipeline passes "
+            "pipeline.state_table to the container), or set pipeline.state_table to that table)",
+        ),
+        (
+            "STATE_TABLE: ''",
+            "environment.STATE_TABLE: '' turns the container's recording off (ghe-backup-state): deploys would not",
+        ),
+    ],
+)
+def test_a_container_state_table_other_than_the_pipelines_is_refused(config_tree, line, message):
+    edit(config_tree, PROD, "GHE_NUM_SNAPSHOTS: 72", f"GHE_NUM_SNAPSHOTS: 72\n            {line}")
+    assert message in error_of(config_tree)
+
+
 def test_every_documented_container_variable_is_known():
     import re
     from pathlib import Path
