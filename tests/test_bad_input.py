@@ -103,6 +103,18 @@ def lizzy_url_of(root: Path, relpath: str) -> str:
     return next(line.split(": ", 1)[1] for line in (root / relpath).read_text().splitlines() if "lizzy_url:" in line)
 
 
+def host_key(seed: int = 1) -> str:
+    """An ed25519 host key as ssh-keyscan prints it (the SSH wire format, base64)."""
+    import base64
+    import struct
+
+    blob = b"".join(struct.pack(">I", len(part)) + part for part in (b"ssh-ed25519", bytes([seed]) * 32))
+    return f"ssh-ed25519 {base64.b64encode(blob).decode()}"
+
+
+PINNED_KEYS = f"GHE_KNOWN_HOSTS: |\n              [github.example.org]:122 {host_key()}"
+
+
 def billion_laughs(root: Path) -> None:
     lines = ['lol0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     lines += [f"lol{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 9)]
@@ -154,6 +166,26 @@ VALUES = [
             replace(PROD, "  deploy_timeout: 2400\n", "  deploy_timeout: 2400\n  state_table: prod-state\n"),
             prod_env("STATE_TABLE: ghe-backup-state"),
         ),
+    ),
+    Case(
+        "host-keys-with-accept-new",
+        "environment.GHE_KNOWN_HOSTS: is set and SSH_HOST_KEY_POLICY=accept-new: the container would refuse to start",
+        prod_env(PINNED_KEYS),
+    ),
+    Case(
+        "host-keys-pinned-without-keys",
+        "environment.SSH_HOST_KEY_POLICY: GHE_KNOWN_HOSTS is not set: the appliance's host key must be pinned",
+        prod_env("SSH_HOST_KEY_POLICY: pinned"),
+    ),
+    Case(
+        "host-key-not-a-key",
+        "environment.GHE_KNOWN_HOSTS: line 1 is not a host key: the container would refuse to start",
+        prod_env("SSH_HOST_KEY_POLICY: Pinned\n            GHE_KNOWN_HOSTS: github.example.org"),
+    ),
+    Case(
+        "ssh-opts-trust-any-host-key",
+        "environment.GHE_EXTRA_SSH_OPTS: sets stricthostkeychecking, which decides which host key is trusted",
+        prod_env("GHE_EXTRA_SSH_OPTS: '-C -oStrictHostKeyChecking=no'"),
     ),
     Case("health-port-mismatch", "health_check_port: 8080 is not HEALTH_PORT (9090)", prod_env("HEALTH_PORT: 9090")),
     Case("percent-over-100", "MIN_FREE_PERCENT: '250' is not a percentage", prod_env("MIN_FREE_PERCENT: 250")),
@@ -1011,8 +1043,19 @@ def test_the_good_tree_passes_the_same_harness(tree, agent, stages, monkeypatch,
         lambda root: (root / "config/accounts/.prod.yaml.swp").write_bytes(b"\x00swap"),  # an editor's file
         # another table for the pipeline: the container is given it (no STATE_TABLE to keep in step)
         replace(PROD, "  deploy_timeout: 2400\n", "  deploy_timeout: 2400\n  state_table: prod-state\n"),
+        prod_env(f"SSH_HOST_KEY_POLICY: pinned\n            {PINNED_KEYS}"),  # keys pinned as documented
     ],
-    ids=["bom-in-text", "bom-bytes", "zone-b", "quoted-port", "snapshots-max", "weekdays", "swap-file", "state-table"],
+    ids=[
+        "bom-in-text",
+        "bom-bytes",
+        "zone-b",
+        "quoted-port",
+        "snapshots-max",
+        "weekdays",
+        "swap-file",
+        "state-table",
+        "pinned-keys",
+    ],
 )
 def test_near_misses_are_accepted(accepted, tree, agent, stages, monkeypatch, capsys):
     code, _, err = run_case(Case("near-miss", "", accepted), tree, agent, monkeypatch, capsys)

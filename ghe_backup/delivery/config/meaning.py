@@ -85,8 +85,11 @@ def freshness(definition: dict[str, Any], settings: Any) -> Iterable[Finding]:
 
 
 def environment(definition: dict[str, Any], settings: Any) -> Iterable[Finding]:
-    """The container's environment: names it reads spelled right, values it accepts, its health port."""
+    """The container's environment: names it reads spelled right, values it accepts (each, and the
+    host-key settings together), its health port."""
+    from ghe_backup.backup.backup_config import pinned_host_keys
     from ghe_backup.backup.settings import SettingError, load_settings
+    from ghe_backup.errors import ConfigError
 
     for name, body in volume.taupage_groups(definition)[:1]:
         taupage = body.get("TaupageConfig") or {}
@@ -101,13 +104,15 @@ def environment(definition: dict[str, Any], settings: Any) -> Iterable[Finding]:
                     f"did you mean {close[0]}?",
                 )
         try:  # what the container refuses at start would leave the account without backups
-            load_settings({k: _as_environment(v) for k, v in env.items()})
+            pinned_host_keys(load_settings({k: _as_environment(v) for k, v in env.items()}))
         except SettingError as err:
             key = err.message.split("=", 1)[0] if "=" in err.message.split(" ", 1)[0] else None
             problem = err.message.split("=", 1)[1] if key else err.message
             yield Finding(
                 (*path, key) if key else path, f"{problem}: the container would refuse to start", err.hint or ""
             )
+        except ConfigError as err:  # the host keys: GHE_KNOWN_HOSTS, SSH_HOST_KEY_POLICY, GHE_EXTRA_SSH_OPTS
+            yield _host_key_finding(path, env, err)
         port = _as_environment(env.get("HEALTH_PORT", 8080))
         if str(taupage.get("health_check_port", port)) != port:
             yield Finding(
@@ -116,6 +121,16 @@ def environment(definition: dict[str, Any], settings: Any) -> Iterable[Finding]:
                 "nothing there and the instance would be replaced again and again",
                 f"use {port}, or set HEALTH_PORT to match",
             )
+
+
+def _host_key_finding(path: KeyPath, env: dict[str, Any], err: Any) -> Finding:
+    """The container's host-key refusal, on the line of the variable it names (if the config sets it,
+    else of SSH_HOST_KEY_POLICY, which decided that keys must be pinned)."""
+    variable, _, problem = err.message.partition(" ")
+    where = variable if variable in env else "SSH_HOST_KEY_POLICY" if "SSH_HOST_KEY_POLICY" in env else None
+    if where != variable:
+        problem = err.message
+    return Finding((*path, where) if where else path, f"{problem}: the container would refuse to start", err.hint or "")
 
 
 def state_table(definition: dict[str, Any], settings: Any) -> Iterable[Finding]:

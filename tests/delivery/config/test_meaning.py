@@ -162,6 +162,67 @@ def test_a_container_state_table_other_than_the_pipelines_is_refused(config_tree
     assert message in error_of(config_tree)
 
 
+def _host_key(seed: int = 1) -> str:
+    """An ed25519 host key as ssh-keyscan prints it (the SSH wire format, base64)."""
+    import base64
+    import struct
+
+    blob = b"".join(struct.pack(">I", len(part)) + part for part in (b"ssh-ed25519", bytes([seed]) * 32))
+    return f"ssh-ed25519 {base64.b64encode(blob).decode()}"
+
+
+PINNED = f"GHE_KNOWN_HOSTS: |\n              [github.example.org]:122 {_host_key()}\n              {_host_key(2)}"
+
+
+@pytest.mark.parametrize(
+    "lines, message",
+    [
+        (
+            [PINNED],  # the base's accept-new left in place
+            "config/accounts/prod.yaml:19: SenzaComponents.AppServer.TaupageConfig.environment.GHE_KNOWN_HOSTS: "
+            "is set and SSH_HOST_KEY_POLICY=accept-new: the container would refuse to start (pin the keys with "
+            "SSH_HOST_KEY_POLICY=pinned, or accept new ones without GHE_KNOWN_HOSTS, not both)",
+        ),
+        (
+            ["SSH_HOST_KEY_POLICY: pinned"],
+            "config/accounts/prod.yaml:19: SenzaComponents.AppServer.TaupageConfig.environment.SSH_HOST_KEY_POLICY: "
+            "GHE_KNOWN_HOSTS is not set: the appliance's host key must be pinned: the container would refuse",
+        ),
+        (
+            ["SSH_HOST_KEY_POLICY: pinned", "GHE_KNOWN_HOSTS: 'github.example.org ssh-ed25519 AAAAnot-a-key'"],
+            "environment.GHE_KNOWN_HOSTS: line 1 has a ssh-ed25519 key that is not valid base64 of that type: "
+            "the container would refuse to start",
+        ),
+        (
+            ["SSH_HOST_KEY_POLICY: pinned", "GHE_KNOWN_HOSTS: '@cert-authority * ssh-ed25519 AAAA'"],
+            "environment.GHE_KNOWN_HOSTS: line 1 has the marker @cert-authority, which is not supported",
+        ),
+        (
+            ["GHE_EXTRA_SSH_OPTS: -o StrictHostKeyChecking=no"],
+            "environment.GHE_EXTRA_SSH_OPTS: sets stricthostkeychecking, which decides which host key is trusted: "
+            "the container would refuse to start",
+        ),
+    ],
+    ids=["keys-with-accept-new", "pinned-without-keys", "bad-key", "marker", "extra-ssh-opts"],
+)
+def test_host_key_settings_the_container_refuses_are_refused(config_tree, lines, message):
+    text = "".join(f"\n            {line}" for line in lines)
+    edit(config_tree, PROD, "GHE_NUM_SNAPSHOTS: 72", f"GHE_NUM_SNAPSHOTS: 72{text}")
+    assert message in error_of(config_tree)
+
+
+def test_pinned_host_keys_are_accepted_and_reach_the_container(config_tree):
+    edit(
+        config_tree,
+        PROD,
+        "GHE_NUM_SNAPSHOTS: 72",
+        f"GHE_NUM_SNAPSHOTS: 72\n            SSH_HOST_KEY_POLICY: pinned\n            {PINNED}",
+    )
+    env = load_accounts(config_tree)["prod"].component("AppServer")["TaupageConfig"]["environment"]
+    assert env["SSH_HOST_KEY_POLICY"] == "pinned"
+    assert env["GHE_KNOWN_HOSTS"] == f"[github.example.org]:122 {_host_key()}\n{_host_key(2)}\n"
+
+
 def test_every_documented_container_variable_is_known():
     import re
     from pathlib import Path
