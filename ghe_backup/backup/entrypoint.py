@@ -21,7 +21,7 @@ from ghe_backup.errors import ConfigError
 
 from .backup_config import render_backup_config, write_backup_config
 from .health import HealthMonitor, HealthServer
-from .hygiene import run_hygiene
+from .hygiene import HygieneFailed, run_hygiene
 from .lock import lock_is_held
 from .logs import log_event
 from .runner import BackupRunner, RunOutcome, backup_command
@@ -69,12 +69,15 @@ def prepare(settings: Settings) -> None:
     if problem:  # e.g. ext4 remounted read-only after I/O errors: report it, do not restart-loop
         log_event(log, "data_volume_unwritable", level=logging.ERROR, data_dir=str(settings.data_dir), problem=problem)
         return
-    run_hygiene(
-        settings.data_dir,
-        settings.lock_path,
-        stale_marker_age=settings.stale_marker_age,
-        stalled_snapshot_age=settings.stalled_snapshot_age,
-    )
+    try:
+        run_hygiene(
+            settings.data_dir,
+            settings.lock_path,
+            stale_marker_age=settings.stale_marker_age,
+            stalled_snapshot_age=settings.stalled_snapshot_age,
+        )
+    except HygieneFailed as err:  # as before each run: logged, and the service goes on
+        log_event(log, "hygiene_failed", level=logging.WARNING, error=err.message)
 
 
 def record_startup(settings: Settings, table: StateTable | None) -> None:
