@@ -216,7 +216,7 @@ VALUES = [
     Case("cron-overlap-same", "starts within 59 minutes", replace(STAGING, '"0 1-23/2 * * *"', '"0 */2 * * *"')),
     Case(
         "cron-too-rare-for-health",
-        "leaves up to 24 h between backups, but MAX_SNAPSHOT_AGE is 4 h",
+        "leaves up to 24 h between backups, but MAX_SNAPSHOT_AGE is 4 h: /health would raise the stale alert",
         replace(PROD, '"0 */2 * * *"', '"0 2 * * *"'),
     ),
     Case(

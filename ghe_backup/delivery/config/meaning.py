@@ -68,7 +68,7 @@ def availability_zones(definition: dict[str, Any], settings: Any) -> Iterable[Fi
 
 
 def freshness(definition: dict[str, Any], settings: Any) -> Iterable[Finding]:
-    """Backups run at least as often as the health check wants a fresh snapshot."""
+    """Backups run at least as often as /health wants a fresh snapshot (else its stale alert)."""
     for name, body in volume.taupage_groups(definition)[:1]:
         env = (body.get("TaupageConfig") or {}).get("environment") or {}
         expression, max_age = env.get("BACKUP_SCHEDULE"), env.get("MAX_SNAPSHOT_AGE", 2 * 86400)
@@ -79,7 +79,7 @@ def freshness(definition: dict[str, Any], settings: Any) -> Iterable[Finding]:
             yield Finding(
                 ("SenzaComponents", name, "TaupageConfig", "environment", "BACKUP_SCHEDULE"),
                 f"{shown(expression)} leaves up to {_hours(gap.total_seconds())} between backups, but "
-                f"MAX_SNAPSHOT_AGE is {_hours(max_age)}: the instance would report itself unhealthy",
+                f"MAX_SNAPSHOT_AGE is {_hours(max_age)}: /health would raise the stale alert between backups",
                 "back up more often, or raise MAX_SNAPSHOT_AGE",
             )
 

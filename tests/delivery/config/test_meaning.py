@@ -82,7 +82,10 @@ def test_a_schedule_overlapping_another_accounts_names_both(config_tree):
 
 def test_a_schedule_sparser_than_the_health_check_wants(config_tree):
     edit(config_tree, STAGING, '"0 1-23/2 * * *"', '"0 1 * * *"')
-    assert "'0 1 * * *' leaves up to 24 h between backups, but MAX_SNAPSHOT_AGE is 4 h" in error_of(config_tree)
+    assert (
+        "'0 1 * * *' leaves up to 24 h between backups, but MAX_SNAPSHOT_AGE is 4 h: /health would raise the "
+        "stale alert between backups (back up more often, or raise MAX_SNAPSHOT_AGE)"
+    ) in error_of(config_tree)
     edit(config_tree, STAGING, "GHE_NUM_SNAPSHOTS: 24", "GHE_NUM_SNAPSHOTS: 24\n            MAX_SNAPSHOT_AGE: 90000")
     load_accounts(config_tree)  # raised to over a day: fine
 
