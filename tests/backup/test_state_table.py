@@ -108,6 +108,7 @@ def test_a_run_is_recorded_at_its_start_and_end(settings, table, monkeypatch, tm
 def test_a_run_killed_with_its_container_is_closed_at_the_next_start(settings, table, monkeypatch, tmp_path):
     runner, state = _runner(settings, table, monkeypatch, tmp_path)
     assert runner.run_once().result == "success"
+    assert state.flush(10)  # the run's own end is written before the killed container's record replaces it
     stale = {
         "pk": {"S": "backup"},
         "sk": {"S": "status"},
