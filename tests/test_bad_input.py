@@ -104,6 +104,18 @@ def lizzy_url_of(root: Path, relpath: str) -> str:
     return next(line.split(": ", 1)[1] for line in (root / relpath).read_text().splitlines() if "lizzy_url:" in line)
 
 
+def host_key(seed: int = 1) -> str:
+    """An ed25519 host key as ssh-keyscan prints it (the SSH wire format, base64)."""
+    import base64
+    import struct
+
+    blob = b"".join(struct.pack(">I", len(part)) + part for part in (b"ssh-ed25519", bytes([seed]) * 32))
+    return f"ssh-ed25519 {base64.b64encode(blob).decode()}"
+
+
+PINNED_KEYS = f"GHE_KNOWN_HOSTS: |\n              [github.example.org]:122 {host_key()}"
+
+
 def billion_laughs(root: Path) -> None:
     lines = ['lol0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     lines += [f"lol{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 9)]
@@ -137,6 +149,45 @@ VALUES = [
         "environment.HEALTH_PORT: 70000 is out of range: the container would refuse to start",
         prod_env("HEALTH_PORT: 70000"),
     ),
+    Case(
+        "state-table-other",
+        "environment.STATE_TABLE: 'backup-state-old' is not pipeline.state_table (ghe-backup-state): deploys would "
+        "not wait for this container's backups",
+        prod_env("STATE_TABLE: backup-state-old"),
+    ),
+    Case(
+        "state-table-off",
+        "environment.STATE_TABLE: '' turns the container's recording off (ghe-backup-state)",
+        prod_env("STATE_TABLE: ''"),
+    ),
+    Case(
+        "state-table-left-behind",
+        "environment.STATE_TABLE: 'ghe-backup-state' is not pipeline.state_table (prod-state): deploys would not",
+        both(
+            replace(PROD, "  deploy_timeout: 2400\n", "  deploy_timeout: 2400\n  state_table: prod-state\n"),
+            prod_env("STATE_TABLE: ghe-backup-state"),
+        ),
+    ),
+    Case(
+        "host-keys-with-accept-new",
+        "environment.GHE_KNOWN_HOSTS: is set and SSH_HOST_KEY_POLICY=accept-new: the container would refuse to start",
+        prod_env(PINNED_KEYS),
+    ),
+    Case(
+        "host-keys-pinned-without-keys",
+        "environment.SSH_HOST_KEY_POLICY: GHE_KNOWN_HOSTS is not set: the appliance's host key must be pinned",
+        prod_env("SSH_HOST_KEY_POLICY: pinned"),
+    ),
+    Case(
+        "host-key-not-a-key",
+        "environment.GHE_KNOWN_HOSTS: line 1 is not a host key: the container would refuse to start",
+        prod_env("SSH_HOST_KEY_POLICY: Pinned\n            GHE_KNOWN_HOSTS: github.example.org"),
+    ),
+    Case(
+        "ssh-opts-trust-any-host-key",
+        "environment.GHE_EXTRA_SSH_OPTS: sets stricthostkeychecking, which decides which host key is trusted",
+        prod_env("GHE_EXTRA_SSH_OPTS: '-C -oStrictHostKeyChecking=no'"),
+    ),
     Case("health-port-mismatch", "health_check_port: 8080 is not HEALTH_PORT (9090)", prod_env("HEALTH_PORT: 9090")),
     Case("percent-over-100", "MIN_FREE_PERCENT: '250' is not a percentage", prod_env("MIN_FREE_PERCENT: 250")),
     Case("cron-look-alike-digits", "has non-ASCII characters", replace(PROD, '"0 */2 * * *"', '"０ */2 * * *"')),
@@ -166,7 +217,7 @@ VALUES = [
     Case("cron-overlap-same", "starts within 59 minutes", replace(STAGING, '"0 1-23/2 * * *"', '"0 */2 * * *"')),
     Case(
         "cron-too-rare-for-health",
-        "leaves up to 24 h between backups, but MAX_SNAPSHOT_AGE is 4 h",
+        "leaves up to 24 h between backups, but MAX_SNAPSHOT_AGE is 4 h: /health would raise the stale alert",
         replace(PROD, '"0 */2 * * *"', '"0 2 * * *"'),
     ),
     Case(
@@ -1000,8 +1051,21 @@ def test_the_good_tree_passes_the_same_harness(tree, agent, stages, monkeypatch,
         replace(PROD, "GHE_NUM_SNAPSHOTS: 72", "GHE_NUM_SNAPSHOTS: 1000"),
         replace(STAGING, '"0 1-23/2 * * *"', '"0 1-23/2 * * mon-sun"'),
         lambda root: (root / "config/accounts/.prod.yaml.swp").write_bytes(b"\x00swap"),  # an editor's file
+        # another table for the pipeline: the container is given it (no STATE_TABLE to keep in step)
+        replace(PROD, "  deploy_timeout: 2400\n", "  deploy_timeout: 2400\n  state_table: prod-state\n"),
+        prod_env(f"SSH_HOST_KEY_POLICY: pinned\n            {PINNED_KEYS}"),  # keys pinned as documented
     ],
-    ids=["bom-in-text", "bom-bytes", "zone-b", "quoted-port", "snapshots-max", "weekdays", "swap-file"],
+    ids=[
+        "bom-in-text",
+        "bom-bytes",
+        "zone-b",
+        "quoted-port",
+        "snapshots-max",
+        "weekdays",
+        "swap-file",
+        "state-table",
+        "pinned-keys",
+    ],
 )
 def test_near_misses_are_accepted(accepted, tree, agent, stages, monkeypatch, capsys):
     code, _, err = run_case(Case("near-miss", "", accepted), tree, agent, monkeypatch, capsys)

@@ -53,6 +53,19 @@ def test_the_backup_program_agrees_no_two_accounts_overlap():
     assert find_overlaps(schedules(), begin, begin + dt.timedelta(days=7), BACKUP_SLOT) == []
 
 
+def test_on_taupage_the_shutdown_fits_dockers_default_stop_timeout():
+    """Taupage stops the container with Docker's 10 s: backup-utils' grace and the program's last
+    state-table update must end before Docker's kill (tests/backup/test_container.py measures it)."""
+    from ghe_backup.backup.entrypoint import DOCKER_STOP_TIMEOUT, FLUSH_TIMEOUT
+    from ghe_backup.backup.settings import DEFAULT_SHUTDOWN_GRACE, load_settings
+
+    for name, account in load_accounts(REPO).items():
+        env = account.component("AppServer")["TaupageConfig"]["environment"]
+        grace = load_settings({k: str(v) for k, v in env.items()}).shutdown_grace
+        assert grace + FLUSH_TIMEOUT + 1 < DOCKER_STOP_TIMEOUT, f"{name}: SHUTDOWN_GRACE {grace}"
+    assert DEFAULT_SHUTDOWN_GRACE == 60  # other runtimes keep the program's own default
+
+
 # --- the committed CI files are generated from these accounts ----------------------------------
 
 

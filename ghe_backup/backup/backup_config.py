@@ -17,7 +17,7 @@ from ghe_backup.errors import ConfigError
 
 from .hostspec import parse_hostname
 from .settings import Settings
-from .ssh_options import parse_host_keys, render_known_hosts, ssh_options
+from .ssh_options import check_user_options, parse_host_keys, render_known_hosts, ssh_options
 from .volume import not_a_volume
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -71,14 +71,20 @@ def _rsync_options(settings: Settings) -> str | None:
     return f"{extra} {limit}" if extra else limit
 
 
-def known_hosts_text(settings: Settings) -> str | None:
-    """The pinned known_hosts file, or None when keys are accepted on first use."""
-    host = parse_hostname(settings.ghe_hostname)
+def pinned_host_keys(settings: Settings) -> list[tuple[str, str]] | None:
+    """The appliance's pinned keys (type, base64), or None when keys are accepted on first use.
+
+    Raises on a combination of ``GHE_KNOWN_HOSTS``, ``SSH_HOST_KEY_POLICY`` and
+    ``GHE_EXTRA_SSH_OPTS`` the container refuses; the pipeline's config checks call it too, so
+    they refuse the same before a deploy. Needs neither the host name nor the data volume.
+    """
+    check_user_options(settings.extra_ssh_opts)
     if settings.host_key_policy == "accept-new":
         if settings.known_hosts:
             raise BackupConfigError(
                 "GHE_KNOWN_HOSTS is set and SSH_HOST_KEY_POLICY=accept-new",
-                hint="pin the keys (unset SSH_HOST_KEY_POLICY) or accept new ones, not both",
+                hint="pin the keys with SSH_HOST_KEY_POLICY=pinned, or accept new ones without GHE_KNOWN_HOSTS, "
+                "not both",
             )
         return None
     if not settings.known_hosts:
@@ -87,7 +93,14 @@ def known_hosts_text(settings: Settings) -> str | None:
             hint="set it to the output of 'ssh-keyscan -p 122 <GHE_HOSTNAME>' checked against the appliance, "
             "or set SSH_HOST_KEY_POLICY=accept-new to trust the first key seen",
         )
-    return render_known_hosts(host, parse_host_keys(settings.known_hosts))
+    return parse_host_keys(settings.known_hosts)
+
+
+def known_hosts_text(settings: Settings) -> str | None:
+    """The pinned known_hosts file, or None when keys are accepted on first use."""
+    host = parse_hostname(settings.ghe_hostname)
+    keys = pinned_host_keys(settings)
+    return None if keys is None else render_known_hosts(host, keys)
 
 
 def render_backup_config(settings: Settings) -> str:

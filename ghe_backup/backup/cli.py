@@ -106,8 +106,22 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+#: Wildcard addresses the server may bind; asked on loopback, which they include.
+_WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1"}
+
+
+def health_url(bind: str, port: int) -> str:
+    """Where this host reaches the server bound to ``HEALTH_BIND``/``HEALTH_PORT``."""
+    host = _WILDCARDS.get(bind, bind)
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/health"
+
+
 def cmd_health(args: argparse.Namespace) -> int:
-    url = args.url or f"http://127.0.0.1:{load_settings().health_port}/health"
+    if args.url:
+        url = args.url
+    else:
+        settings = load_settings()
+        url = health_url(settings.health_bind, settings.health_port)
     try:
         with urllib.request.urlopen(url, timeout=args.timeout) as response:
             text = response.read().decode()
@@ -116,7 +130,8 @@ def cmd_health(args: argparse.Namespace) -> int:
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
         raise Unreachable(
-            f"health endpoint {url} did not answer: {reason}", hint=f"is '{PROG} run' running? check HEALTH_PORT"
+            f"health endpoint {url} did not answer: {reason}",
+            hint=f"is '{PROG} run' running? check HEALTH_BIND and HEALTH_PORT",
         ) from None
     print(text)
     try:
@@ -153,6 +168,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--count", type=int, default=5, help="how many due times"
     )
     health = add("health", cmd_health, "Query /health; exit 0 if healthy or starting, 1 if degraded, 3 if no answer.")
-    health.add_argument("--url", help="default http://127.0.0.1:$HEALTH_PORT/health")
+    health.add_argument("--url", help="default http://$HEALTH_BIND:$HEALTH_PORT/health (127.0.0.1 for 0.0.0.0)")
     health.add_argument("--timeout", type=float, default=5.0)
     return parser

@@ -21,7 +21,7 @@ from ghe_backup.errors import ConfigError
 
 from .backup_config import render_backup_config, write_backup_config
 from .health import HealthMonitor, HealthServer
-from .hygiene import run_hygiene
+from .hygiene import HygieneFailed, run_hygiene
 from .lock import lock_is_held
 from .logs import log_event
 from .runner import BackupRunner, RunOutcome, backup_command
@@ -34,7 +34,12 @@ from .volume import unwritable
 
 log = logging.getLogger(__name__)
 MONITOR_INTERVAL = 60.0  # seconds between alert checks when nobody polls /health
-FLUSH_TIMEOUT = 5.0  # seconds the last state-table update gets at shutdown
+#: Seconds the last state-table update gets at shutdown. Short, because on Taupage the whole
+#: stop must fit Docker's default stop timeout: SHUTDOWN_GRACE (5 s there) + this + under 1 s
+#: for the rest must stay below DOCKER_STOP_TIMEOUT (docs/backup-program.md, "The stop timeout").
+FLUSH_TIMEOUT = 3.0
+#: Docker's default stop timeout, the one Taupage stops the container with (it cannot set another).
+DOCKER_STOP_TIMEOUT = 10.0
 
 
 def prepare(settings: Settings) -> None:
@@ -64,12 +69,15 @@ def prepare(settings: Settings) -> None:
     if problem:  # e.g. ext4 remounted read-only after I/O errors: report it, do not restart-loop
         log_event(log, "data_volume_unwritable", level=logging.ERROR, data_dir=str(settings.data_dir), problem=problem)
         return
-    run_hygiene(
-        settings.data_dir,
-        settings.lock_path,
-        stale_marker_age=settings.stale_marker_age,
-        stalled_snapshot_age=settings.stalled_snapshot_age,
-    )
+    try:
+        run_hygiene(
+            settings.data_dir,
+            settings.lock_path,
+            stale_marker_age=settings.stale_marker_age,
+            stalled_snapshot_age=settings.stalled_snapshot_age,
+        )
+    except HygieneFailed as err:  # as before each run: logged, and the service goes on
+        log_event(log, "hygiene_failed", level=logging.WARNING, error=err.message)
 
 
 def record_startup(settings: Settings, table: StateTable | None) -> None:
@@ -146,11 +154,17 @@ def run_service(settings: Settings, *, stop: threading.Event | None = None, hand
         while not stop.wait(1.0):
             pass
     finally:
+        stopping_since = time.monotonic()
         was_running = runner.stop(settings.shutdown_grace)
         if worker is not None:
             worker.join(5)
         if table is not None:
             table.flush(FLUSH_TIMEOUT)
         server.stop()
-        log_event(log, "service_stopped", backup_was_running=was_running)
+        log_event(
+            log,
+            "service_stopped",
+            backup_was_running=was_running,
+            shutdown_seconds=round(time.monotonic() - stopping_since, 3),
+        )
     return 0

@@ -15,12 +15,18 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ghe_backup.errors import StageFailed
+
 from .lock import PATIENCE, BackupLock
 from .logs import log_event
 from .markers import remove_stale_markers
 from .snapshots import INCOMPLETE, list_snapshots
 
 log = logging.getLogger(__name__)
+
+
+class HygieneFailed(StageFailed):
+    """The data volume failed the hygiene (an I/O error, a read-only part): one line, exit 1."""
 
 
 @dataclass
@@ -45,10 +51,16 @@ def clean_data_dir(
             continue
         age = now - last_touched
         if age > stalled_snapshot_age:
-            shutil.rmtree(snapshot.path)
+            shutil.rmtree(snapshot.path, onerror=_raise_with_path)
             report.removed_snapshots.append(snapshot.name)
             log_event(log, "stalled_snapshot_removed", snapshot=snapshot.name, age_seconds=round(age))
     return report
+
+
+def _raise_with_path(function, path, exc_info) -> None:
+    """rmtree's error with the whole path of the file it failed on (it reports only the name)."""
+    err = exc_info[1]
+    raise OSError(getattr(err, "errno", None), getattr(err, "strerror", None) or str(err), path) from None
 
 
 def run_hygiene(
@@ -60,7 +72,10 @@ def run_hygiene(
     now: float | None = None,
     lock_patience: float = PATIENCE,
 ) -> HygieneReport:
-    """Take the backup lock and clean up; skip (and say so) while a backup holds it."""
+    """Take the backup lock and clean up; skip (and say so) while a backup holds it.
+
+    An I/O error while cleaning up is ``HygieneFailed``, naming the file and the error.
+    """
     lock = BackupLock(lock_path)
     try:
         acquired = lock.acquire(wait=lock_patience)
@@ -83,5 +98,12 @@ def run_hygiene(
             stale_marker_age=stale_marker_age,
             stalled_snapshot_age=stalled_snapshot_age,
         )
+    except OSError as err:
+        where = f" ({err.filename})" if err.filename else ""
+        raise HygieneFailed(
+            f"the hygiene of GHE_DATA_DIR={data_dir} failed: {err.strerror or err}{where}",
+            hint="check the data volume (read-only after I/O errors? see 'The data volume is read-only' "
+            "in docs/backup-program.md)",
+        ) from None
     finally:
         lock.release()

@@ -70,8 +70,8 @@ def user_options(extra: str | None) -> list[str]:
     return names
 
 
-def ssh_options(*, key_path: str, known_hosts_path: str, policy: str, extra: str | None) -> str:
-    """``GHE_EXTRA_SSH_OPTS`` for backup.config: ours, then the user's."""
+def check_user_options(extra: str | None) -> None:
+    """Refuse ``GHE_EXTRA_SSH_OPTS`` that cannot be split or that decide which host key is trusted."""
     for name in user_options(extra):
         if name in CONTROLLED:
             raise SshOptionsError(
@@ -79,6 +79,11 @@ def ssh_options(*, key_path: str, known_hosts_path: str, policy: str, extra: str
                 hint=f"remove it; pin the appliance's keys with GHE_KNOWN_HOSTS "
                 f"(or choose SSH_HOST_KEY_POLICY=accept-new); see {CONTROLLED[name]}",
             )
+
+
+def ssh_options(*, key_path: str, known_hosts_path: str, policy: str, extra: str | None) -> str:
+    """``GHE_EXTRA_SSH_OPTS`` for backup.config: ours, then the user's."""
+    check_user_options(extra)
     # backup-utils splits the value on whitespace, unquoted: our paths must not contain any.
     for variable, path in (("SSH_KEY_PATH", key_path), ("GHE_DATA_DIR or GHE_BACKUP_CONFIG", known_hosts_path)):
         if _WHITESPACE.search(path):

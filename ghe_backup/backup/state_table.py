@@ -4,7 +4,10 @@ The pipeline keeps its deploy lock and history in the same table (key ``pk``/``s
 strings; the program never creates it). The program updates ``{pk: "backup", sk: "status"}`` at
 each run's start (``running`` true) and end (``running`` false, ``run_ended``, ``last_result``,
 the newest complete snapshot), so ``inv status`` sees backups even when no instance runs, and a
-deploy can wait for a running backup instead of killing it.
+deploy can wait for a running backup instead of killing it. While a run goes, a heartbeat
+(``heartbeat``, every ``heartbeat_seconds``) tells the pipeline it is alive: a ``running`` flag
+whose record stays silent for 3 intervals belongs to a dead container
+(``ghe_backup/delivery/deploy/backup_wait.py``, ``run_state``).
 
 Best effort: updates go through a queue to one daemon thread, so a slow or failing DynamoDB
 never fails or delays a backup; each kind of failure is logged once. ``STATE_TABLE`` empty
@@ -26,6 +29,9 @@ from .logs import log_event
 log = logging.getLogger(__name__)
 KEY = {"pk": {"S": "backup"}, "sk": {"S": "status"}}
 RESULTS = {"success": "succeeded", "failed": "failed", "terminated": "terminated", "skipped": "skipped"}
+#: Seconds between heartbeats while a run goes; recorded with the run (``heartbeat_seconds``) so the
+#: pipeline knows how long a silence means a dead container.
+HEARTBEAT_INTERVAL = 300
 
 
 def iso(timestamp: float) -> str:
@@ -73,11 +79,24 @@ def _common(now: float, host: str, last_good: LastGood | None) -> dict[str, dict
     return values
 
 
-def start_update(started_at: float, host: str, last_good: LastGood | None) -> Update:
+def start_update(
+    started_at: float, host: str, last_good: LastGood | None, heartbeat_seconds: float = HEARTBEAT_INTERVAL
+) -> Update:
     return Update(
-        {"running": {"BOOL": True}, "run_started": {"S": iso(started_at)}, **_common(started_at, host, last_good)},
+        {
+            "running": {"BOOL": True},
+            "run_started": {"S": iso(started_at)},
+            "heartbeat": {"S": iso(started_at)},
+            "heartbeat_seconds": {"N": f"{heartbeat_seconds:g}"},
+            **_common(started_at, host, last_good),
+        },
         remove=("run_ended",),
     )
+
+
+def heartbeat_update(now: float, host: str) -> Update:
+    """A running run is alive; only while the item says ``running`` (a late beat never reopens a run)."""
+    return Update({"heartbeat": {"S": iso(now)}, "updated": {"S": iso(now)}, "host": {"S": host}}, only_if_running=True)
 
 
 def end_update(
@@ -211,17 +230,50 @@ def open_state_table(settings) -> StateTable | None:
     return StateTable(settings.state_table, region)
 
 
-def run_hooks(settings, table: StateTable | None):
-    """Runner hooks that record each run's start and end in ``table`` (no-ops without one)."""
+class Heartbeat:
+    """Sends ``heartbeat_update`` every ``interval`` seconds from its own thread, between ``start``
+    and ``stop``. Sending only queues the update (``StateTable.send``), so a slow or failing
+    DynamoDB never holds a beat, and ``stop`` returns at once."""
+
+    def __init__(self, table: StateTable, interval: float, clock: Callable[[], float] = time.time):
+        self.table, self.interval, self.clock = table, interval, clock
+        self._stop: threading.Event | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.stop()
+        self._stop = stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(stop,), name="heartbeat", daemon=True)
+        self._thread.start()
+
+    def _beat(self, stop: threading.Event) -> None:
+        while not stop.wait(self.interval):
+            self.table.send(heartbeat_update(self.clock(), self.table.host))
+
+    def stop(self) -> None:
+        """No beat is queued after this returns (the end update comes after the last one)."""
+        if self._stop is not None:
+            self._stop.set()
+            self._thread.join(1.0)  # it only waits and queues: at once
+            self._stop = self._thread = None
+
+
+def run_hooks(settings, table: StateTable | None, *, heartbeat_interval: float = HEARTBEAT_INTERVAL):
+    """Runner hooks that record each run's start and end in ``table``, with a heartbeat in between
+    (no-ops without a table)."""
     from .runner import RunHooks
 
     if table is None:
         return RunHooks()
+    heartbeat = Heartbeat(table, heartbeat_interval)
 
     def started(started_at: float) -> None:
-        table.send(start_update(started_at, table.host, last_good(settings.data_dir)))
+        table.send(start_update(started_at, table.host, last_good(settings.data_dir), heartbeat_interval))
+        heartbeat.start()
 
     def finished(outcome) -> None:
+        if outcome.result != "skipped":  # a skip is another holder's run: it keeps its own heartbeat
+            heartbeat.stop()
         table.send(
             end_update(
                 outcome.result,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ghe_backup.delivery.config import AccountConfig, AccountSettings, substitute
+from ghe_backup.delivery.config import AccountConfig, AccountSettings
 from ghe_backup.errors import ConfigError
 from ghe_backup.plumbing import logredact
 from ghe_backup.plumbing.command import CommandFailed, run
@@ -167,7 +167,7 @@ class Target:
     @property
     def definition(self) -> dict[str, Any]:
         """The senza definition deployed to this target (its registry, its KMS ciphertext); a fresh copy."""
-        definition = substitute(self.account.merged, {**self.settings.placeholders(), "registry": self.registry})
+        definition = self.account.render({**self.settings.placeholders(), "registry": self.registry})
         if self.kms_private_ssh_key:
             for item in definition.get("SenzaComponents", []):
                 for body in item.values():

@@ -25,14 +25,17 @@ DEFAULTS: dict[str, Any] = {
         "parallel": 4,
         "image": {
             "base_image": None,  # the image's base (default: the Dockerfile's python:3.11-slim)
-            "backup_utils_source": None,  # git (default) or context (the stand-in, offline)
-            "backup_utils_version": None,  # the backup-utils tag to clone (default: the Dockerfile's)
+            # release (default: GitHub's release archive; git is its old name) or context (the stand-in, offline)
+            "backup_utils_source": None,
+            # the backup-utils release to download (default: VERSION in ghe_backup/backup/backup_utils.py)
+            "backup_utils_version": None,
             "pip_cert": None,  # CA bundle for the build's pip (default: PIP_CERT, SSL_CERT_FILE, ...)
         },
     }
 }
-#: Where the image gets backup-utils from: GitHub (git) or the stand-in in the build context (offline).
-BACKUP_UTILS_SOURCES = ("release", "git", "context")  # the Dockerfile's (git: the old name of release)
+#: Where the image gets backup-utils from: GitHub's release archive (release, or git, its old name) or
+#: the stand-in in the build context (context, offline): the sources the Dockerfile accepts.
+BACKUP_UTILS_SOURCES = ("release", "git", "context")
 TRUE = frozenset({"1", "true", "yes", "on"})
 FALSE = frozenset({"0", "false", "no", "off", ""})
 #: Where the build's pip looks for the host's trusted CAs, in order (behind a TLS-inspecting proxy).

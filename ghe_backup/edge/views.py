@@ -94,7 +94,11 @@ def status(found: list[Any]) -> list[Table]:
             notes.append(f"{s.account}: running the newest Taupage AMI ({newest['name']})")
         backup = s.backup or {}
         if backup:
-            running = " (a backup is running)" if backup.get("running") else ""
+            running = {
+                "running": " (a backup is running)",
+                "dead": f" (a run marked running since {backup.get('run_started') or '?'} has been silent too long: "
+                "its container is gone, deploys do not wait for it)",
+            }.get(s.backup_run, "")
             notes.append(
                 f"{s.account}: last good backup {backup.get('last_good_snapshot') or 'none yet'}; "
                 f"last run {backup.get('last_result') or '?'}{running}"

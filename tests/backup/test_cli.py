@@ -93,6 +93,31 @@ def test_health_command(env, settings, data_dir, capsys):
     assert "did not answer" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("bind, asked", [("127.0.0.2", "127.0.0.2"), ("0.0.0.0", "127.0.0.1")])
+def test_the_health_command_asks_where_the_server_listens(env, settings, data_dir, monkeypatch, capsys, bind, asked):
+    # The server binds HEALTH_BIND; the command used to ask 127.0.0.1 whatever it was.
+    def status():
+        return collect_status(settings.data_dir, settings.lock_path, settings.state_path, now=1e9, started_at=1e9)
+
+    server = HealthServer(HealthMonitor(status, Thresholds(3600)), host=bind, port=0).start()
+    try:
+        monkeypatch.setenv("HEALTH_BIND", bind)
+        monkeypatch.setenv("HEALTH_PORT", str(server.port))
+        assert main(["health"]) == 0, capsys.readouterr().err
+        assert json.loads(capsys.readouterr().out.splitlines()[-1])["status"] == "healthy"
+    finally:
+        server.stop()
+    assert main(["health", "--timeout", "1"]) == 3
+    assert f"health endpoint http://{asked}:{server.port}/health did not answer" in capsys.readouterr().err
+
+
+def test_the_health_url_of_an_ipv6_bind():
+    from ghe_backup.backup.cli import health_url
+
+    assert health_url("::", 8080) == "http://[::1]:8080/health"
+    assert health_url("fd00::5", 8080) == "http://[fd00::5]:8080/health"
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

@@ -342,6 +342,78 @@ def test_docker_stop_gives_backup_utils_its_clean_up(client, image, containers, 
     assert json.loads((ghe_data / ".ghe-backup-state.json").read_text())["last_run"]["result"] == "terminated"
 
 
+def _shipped_shutdown_grace() -> str:
+    """SHUTDOWN_GRACE as the shipped senza base gives it to the container on Taupage."""
+    import yaml
+
+    base = yaml.safe_load((REPO_ROOT / "senza" / "ghe-backup.yaml").read_text())
+    group = next(item["AppServer"] for item in base["SenzaComponents"] if "AppServer" in item)
+    return str(group["TaupageConfig"]["environment"]["SHUTDOWN_GRACE"])
+
+
+def test_on_taupages_stop_timeout_the_run_s_end_is_recorded_before_dockers_kill(
+    client, image, containers, volume, key, aws_env
+):
+    # Taupage stops the container with Docker's default 10 s stop timeout. With the shipped base's
+    # SHUTDOWN_GRACE and a clean-up that takes longer than it, the program must still kill
+    # backup-utils, record the run's end (state file and the account's table) and exit 0 itself.
+    import boto3
+
+    dynamodb = boto3.client("dynamodb", region_name="eu-central-1")
+    table = f"ghe-backup-state-{time.monotonic_ns()}"
+    dynamodb.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+    )
+
+    def item() -> dict:
+        found = dynamodb.get_item(TableName=table, Key={"pk": {"S": "backup"}, "sk": {"S": "status"}})
+        return {k: next(iter(v.values())) for k, v in found.get("Item", {}).items()}
+
+    due = (datetime.now(UTC) + timedelta(seconds=4)).replace(microsecond=0)
+    container = _create(
+        client,
+        image,
+        containers,
+        volume,
+        key,
+        stop_timeout=None,  # Docker's default, as Taupage runs it
+        environment=_environment(
+            BACKUP_SCHEDULE=_once_at(due),
+            HEALTH_PORT=str(free_port()),
+            SHUTDOWN_GRACE=_shipped_shutdown_grace(),
+            GHE_STANDIN_SLEEP="600",
+            GHE_STANDIN_CLEANUP_SECONDS="30",
+            STATE_TABLE=table,
+            KMS_REGION="eu-central-1",
+            AWS_ENDPOINT_URL=aws_env["AWS_ENDPOINT_URL"],
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+        ),
+    )
+    assert client.inspect_container(container)["Config"].get("StopTimeout") is None
+    client.start(container)
+    _wait_for(lambda: item().get("running") is True, 30, "the run's start in the state table")
+    stopping = time.monotonic()
+    client.stop(container)  # no timeout given: the container's own, Docker's default 10 s
+    elapsed = time.monotonic() - stopping
+    state = client.inspect_container(container)["State"]
+    assert state["ExitCode"] == 0, f"exit {state['ExitCode']} after {elapsed:.1f}s:\n{_logs(client, container)}"
+    assert elapsed < 10, elapsed
+    stopped = [e for e in _events(client, container) if e["event"] == "service_stopped"]
+    assert stopped and stopped[0]["backup_was_running"] is True
+    print(f"docker stop on Taupage's timeout: exit 0 after {elapsed:.1f}s, shutdown {stopped[0]['shutdown_seconds']}s")
+    ghe_data = volume / "ghe-production-data"
+    assert json.loads((ghe_data / ".ghe-backup-state.json").read_text())["last_run"]["result"] == "terminated"
+    recorded = item()
+    assert recorded["running"] is False and recorded["last_result"] == "terminated", recorded
+
+
 def test_a_fresh_container_with_an_old_snapshot_and_a_low_disk_answers_200_at_once(
     client, image, containers, volume, key
 ):

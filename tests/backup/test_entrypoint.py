@@ -213,3 +213,29 @@ def test_prepare_checks_settings_before_the_key_step(settings):
         with pytest.raises(error):
             prepare(replace(settings, **bad))
     assert not settings.ssh_key_path.exists() and not settings.backup_config_path.exists()
+
+
+def test_a_hygiene_io_error_at_start_is_logged_and_the_service_goes_on(settings, small_tmpfs, caplog):
+    # run's start-up hygiene hits EROFS on a stalled snapshot (a part of the volume gone read-only):
+    # as before each run, it is logged and the start goes on, instead of a traceback and a restart loop.
+    from conftest import events, remount_read_only
+
+    configured = replace(settings, data_mount=small_tmpfs, data_dir=small_tmpfs / "ghe-data")
+    configured.ssh_key_path.parent.mkdir(parents=True)
+    configured.ssh_key_path.write_text("already installed\n")  # kept: no KMS needed here
+    stalled = configured.data_dir / "20261001T000000"
+    stalled.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(stalled)], check=True)
+    try:
+        (stalled / "incomplete").touch()
+        then = time.time() - 3 * 86400
+        for path in (stalled / "incomplete", stalled):
+            os.utime(path, (then, then))
+        remount_read_only(stalled)
+        caplog.set_level("INFO")
+        prepare(configured)
+        failed = [e for e in events(caplog) if e["event"] == "hygiene_failed"]
+        assert len(failed) == 1 and "Read-only file system" in failed[0]["error"], failed
+        assert configured.backup_config_path.exists() and not lock_is_held(configured.lock_path)
+    finally:
+        subprocess.run(["umount", "-l", str(stalled)], check=False)

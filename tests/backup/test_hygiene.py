@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ghe_backup.backup.hygiene import run_hygiene
-from ghe_backup.backup.lock import BackupLock
+from ghe_backup.backup.lock import BackupLock, lock_is_held
 
 HOUR = 3600
 
@@ -134,3 +134,35 @@ def test_nothing_goes_while_a_backup_holds_the_lock(settings, data_dir):
     assert _tree(data_dir) == before
     # Once the lock is free, the same call cleans up.
     assert _clean(settings).removed_markers == ["in-progress"]
+
+
+def test_an_io_error_is_one_line_and_exit_1_not_a_traceback(backup_env, small_tmpfs):
+    # A stalled snapshot on a part of the volume that turned read-only: the lock is taken (the data
+    # directory itself is writable), removing the snapshot fails with EROFS from the kernel.
+    import json
+
+    from conftest import remount_read_only, run_cli
+
+    data_dir = small_tmpfs / "ghe-data"
+    stalled = data_dir / "20261001T000000"
+    stalled.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(stalled)], check=True)
+    try:
+        (stalled / "incomplete").touch()
+        _age(stalled / "incomplete", 48 * HOUR)
+        _age(stalled, 48 * HOUR)
+        remount_read_only(stalled)
+        env = {**backup_env, "DATA_MOUNT": str(small_tmpfs), "GHE_DATA_DIR": str(data_dir)}
+        result = run_cli(["hygiene"], env)
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" not in result.stderr
+        assert result.stderr.splitlines() == [
+            f"ghe-backup-service: error: the hygiene of GHE_DATA_DIR={data_dir} failed: Read-only file system "
+            f"({stalled / 'incomplete'}) (check the data volume (read-only after I/O errors? see 'The data volume "
+            "is read-only' in docs/backup-program.md))"
+        ]
+        assert stalled.is_dir() and not lock_is_held(data_dir / ".ghe-backup.lock")  # released
+        events = [json.loads(line)["event"] for line in result.stdout.splitlines() if line.startswith("{")]
+        assert "stalled_snapshot_removed" not in events
+    finally:
+        subprocess.run(["umount", "-l", str(stalled)], check=False)

@@ -108,6 +108,7 @@ def test_a_run_is_recorded_at_its_start_and_end(settings, table, monkeypatch, tm
 def test_a_run_killed_with_its_container_is_closed_at_the_next_start(settings, table, monkeypatch, tmp_path):
     runner, state = _runner(settings, table, monkeypatch, tmp_path)
     assert runner.run_once().result == "success"
+    assert state.flush(10)  # the run's own end is written before the killed container's record replaces it
     stale = {
         "pk": {"S": "backup"},
         "sk": {"S": "status"},
@@ -208,3 +209,94 @@ def test_a_skipped_start_leaves_running_alone():
     assert start["ExpressionAttributeValues"][":run_started"] == {"S": "2027-01-15T08:00:00Z"}
     assert start["ExpressionAttributeValues"][":last_good_epoch"] == {"N": "1799990000"}
     assert start["Key"] == {"pk": {"S": "backup"}, "sk": {"S": "status"}}
+
+
+# --- the heartbeat -----------------------------------------------------------------------------
+
+
+class _RecordingClient:
+    """A fake DynamoDB client: keeps each UpdateItem request; ``hold`` makes every call hang."""
+
+    def __init__(self, hold=None):
+        self.requests, self.hold = [], hold
+
+    def update_item(self, **request):
+        if self.hold is not None:
+            self.hold.wait(30)
+        self.requests.append(request)
+
+
+def _kind(request) -> str:
+    names = set(request["ExpressionAttributeNames"].values())
+    return "end" if "last_result" in names else "start" if "run_started" in names else "heartbeat"
+
+
+def _beats_then_ends(runner, client, state, tmp_path):
+    """Run one backup that lasts a while, waiting (bounded) for heartbeats in the middle of it."""
+    import threading
+
+    outcome = {}
+    thread = threading.Thread(target=lambda: outcome.setdefault("run", runner.run_once()))
+    thread.start()
+    _wait_for(lambda: [_kind(r) for r in client.requests].count("heartbeat") >= 3)
+    assert (tmp_path / "record").exists() and thread.is_alive()  # beats while backup-utils runs
+    thread.join(30)
+    assert state.flush(5)
+    return outcome["run"]
+
+
+def test_a_run_beats_its_heartbeat_until_it_ends_and_never_after(settings, monkeypatch, tmp_path):
+    import threading
+
+    from ghe_backup.backup.state_table import StateTable
+
+    monkeypatch.setenv("GHE_STANDIN_SLEEP", "1")
+    monkeypatch.setenv("GHE_STANDIN_RECORD", str(tmp_path / "record"))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    write_backup_config(settings)
+    client = _RecordingClient()
+    state = StateTable("t", lambda: "eu-central-1", client_factory=lambda region: client, host="h")
+    runner = BackupRunner(settings, lock_patience=0.05, hooks=run_hooks(settings, state, heartbeat_interval=0.05))
+    assert _beats_then_ends(runner, client, state, tmp_path).result == "success"
+    kinds = [_kind(r) for r in client.requests]
+    assert kinds[0] == "start" and kinds[-1] == "end" and set(kinds[1:-1]) == {"heartbeat"}, kinds
+    start, beat = client.requests[0], client.requests[1]
+    assert start["ExpressionAttributeValues"][":heartbeat_seconds"] == {"N": "0.05"}
+    assert ISO.match(start["ExpressionAttributeValues"][":heartbeat"]["S"])
+    assert beat["ConditionExpression"] == "#running = :was_running"  # a late beat never reopens a run
+    assert set(beat["ExpressionAttributeNames"].values()) == {"heartbeat", "updated", "host", "running"}
+    # after the end: no more beats (the heartbeat thread is gone, not just quiet)
+    assert not [thread for thread in threading.enumerate() if thread.name == "heartbeat"]
+
+
+def test_a_hanging_table_never_delays_the_run_or_its_heartbeat(settings, monkeypatch, tmp_path):
+    import threading
+
+    from ghe_backup.backup.state_table import StateTable
+
+    monkeypatch.setenv("GHE_STANDIN_SLEEP", "0.5")
+    monkeypatch.setenv("GHE_STANDIN_RECORD", str(tmp_path / "record"))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    write_backup_config(settings)
+    hold = threading.Event()
+    client = _RecordingClient(hold)
+    state = StateTable("t", lambda: "eu-central-1", client_factory=lambda region: client, host="h")
+    runner = BackupRunner(settings, lock_patience=0.05, hooks=run_hooks(settings, state, heartbeat_interval=0.01))
+    started = time.monotonic()
+    assert runner.run_once().result == "success"
+    took = time.monotonic() - started
+    assert took < 3, took  # backup-utils' 0.5 s and our own steps, whatever the table does
+    assert client.requests == [] and not state.flush(0)  # everything is still queued behind the hung call
+    hold.set()
+    assert state.flush(10)
+    kinds = [_kind(r) for r in client.requests]
+    assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("heartbeat") >= 1, kinds
+
+
+def test_the_heartbeat_update_only_touches_a_running_record():
+    from ghe_backup.backup.state_table import heartbeat_update
+
+    request = heartbeat_update(1800000000.0, "h").request("t")
+    assert request["ExpressionAttributeValues"][":heartbeat"] == {"S": "2027-01-15T08:00:00Z"}
+    assert request["ExpressionAttributeValues"][":updated"] == {"S": "2027-01-15T08:00:00Z"}
+    assert request["ConditionExpression"] == "#running = :was_running"

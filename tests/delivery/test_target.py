@@ -32,6 +32,12 @@ def test_the_definition_uses_the_targets_registry_and_key_and_nothing_else():
     assert strip(real.definition) == strip(sandboxed.definition)
 
 
+def test_the_deployed_container_records_its_runs_in_the_pipelines_state_table():
+    target = make_target("prod")
+    assert target.settings.state_table == "ghe-backup-state"
+    assert app(target.definition)["TaupageConfig"]["environment"]["STATE_TABLE"] == "ghe-backup-state"
+
+
 def test_each_definition_is_a_fresh_copy():
     target = make_target("staging")
     app(target.definition)["InstanceType"] = "changed"

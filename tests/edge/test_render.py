@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
+
 from ghe_backup.delivery.deploy.freshness import AmiAge
 from ghe_backup.delivery.deploy.status import AccountStatus
 from ghe_backup.edge import render, views
@@ -80,3 +82,29 @@ def test_json_is_the_result_data():
     render.show([status()], views.status, json=True, out=out)
     [data] = json.loads(out.getvalue())
     assert data["stacks"][0]["image_tag"] == LONG_TAG and data["sandbox"] is True
+
+
+@pytest.mark.parametrize(
+    "run, says",
+    [
+        ("running", "prod: last good backup 2026-11-27T08:00:00Z; last run succeeded (a backup is running)"),
+        (
+            "dead",
+            "prod: last good backup 2026-11-27T08:00:00Z; last run succeeded (a run marked running since "
+            "2026-11-27T10:00:00Z has been silent too long: its container is gone, deploys do not wait for it)",
+        ),
+        ("idle", "prod: last good backup 2026-11-27T08:00:00Z; last run succeeded\n"),
+    ],
+)
+def test_status_tells_a_live_backup_run_from_a_dead_containers_flag(run, says):
+    found = status()
+    found.backup = {
+        "running": run != "idle",
+        "run_started": "2026-11-27T10:00:00Z",
+        "last_result": "succeeded",
+        "last_good_snapshot": "2026-11-27T08:00:00Z",
+    }
+    found.backup_run = run
+    out = io.StringIO()
+    render.show([found], views.status, out=out)
+    assert says in out.getvalue()

@@ -150,3 +150,19 @@ def test_invoke_config_settings_are_checked_up_front(monkeypatch):
         settings.check_config(Config(overrides={"ghe": {"image": {"base_image": 12}}}))
     with pytest.raises(UsageError, match=r"ghe.image.backup_utils_source \(Invoke config\): 'svn' is not allowed"):
         settings.check_config(Config(overrides={"ghe": {"image": {"backup_utils_source": "svn"}}}))
+
+
+def test_the_backup_utils_sources_are_the_dockerfiles():
+    """What the settings' comments claim: the sources the Dockerfile accepts, release its default."""
+    import re
+    from pathlib import Path
+
+    from ghe_backup.delivery.image.args import DEFAULT_ARGS
+    from ghe_backup.edge.settings import BACKUP_UTILS_SOURCES
+
+    dockerfile = (Path(__file__).resolve().parents[2] / "Dockerfile").read_text()
+    stage = dockerfile.split('case "$BACKUP_UTILS_SOURCE" in', 1)[1].split("esac", 1)[0]
+    accepted = {name for pattern in re.findall(r"^\s+([a-z|]+)\) \\$", stage, re.M) for name in pattern.split("|")}
+    assert accepted == set(BACKUP_UTILS_SOURCES) == {"release", "git", "context"}
+    assert re.search(r"^\s+BACKUP_UTILS_SOURCE=release \\$", dockerfile, re.M)
+    assert DEFAULT_ARGS["BACKUP_UTILS_SOURCE"] == "release"

@@ -17,7 +17,7 @@ from typing import Any
 from ghe_backup.delivery.config import meaning
 from ghe_backup.delivery.config.merge import Merged, logical_path, merge_layers
 from ghe_backup.delivery.config.schema import CONFIG_FILE, SENZA, dotted, validate_document, where
-from ghe_backup.delivery.config.volume import Finding
+from ghe_backup.delivery.config.volume import Finding, taupage_groups
 from ghe_backup.delivery.config.yamlfile import YamlDocument, display_path, load_yaml
 from ghe_backup.errors import ConfigError
 from ghe_backup.plumbing.redact import shown
@@ -72,6 +72,11 @@ class AccountSettings:
     def placeholders(self) -> dict[str, str]:
         return {"registry": self.registry, "image": self.image, "account_id": self.account_id, "region": self.region}
 
+    def container_environment(self) -> dict[str, str]:
+        """What the pipeline gives the container unless the config sets it: the table the deploy's
+        backup wait and ``inv status`` read, so the container records its runs there."""
+        return {"STATE_TABLE": self.state_table}
+
 
 @dataclass(frozen=True)
 class Sources:
@@ -118,7 +123,12 @@ class AccountConfig:
     @property
     def definition(self) -> dict[str, Any]:
         """The senza definition for this account, ready for senza or Lizzy."""
-        return substitute(self.merged, self.settings.placeholders())
+        return self.render(self.settings.placeholders())
+
+    def render(self, placeholders: dict[str, str]) -> dict[str, Any]:
+        """The merged definition with ``placeholders`` filled in and the pipeline's container
+        variables (``AccountSettings.container_environment``) added where the config leaves them out."""
+        return with_container_environment(substitute(self.merged, placeholders), self.settings.container_environment())
 
     def component(self, name: str) -> dict[str, Any]:
         for item in self.definition.get("SenzaComponents", []):
@@ -265,6 +275,19 @@ def substitute(merged: Merged, values: dict[str, str]) -> dict[str, Any]:
         return value
 
     return fill(copy.deepcopy(merged.data), ())
+
+
+def with_container_environment(definition: dict[str, Any], variables: dict[str, str]) -> dict[str, Any]:
+    """``definition`` (changed in place) with ``variables`` in its Taupage group's environment,
+    except those the config sets itself (the config checks refuse a value the pipeline disagrees with)."""
+    for _, body in taupage_groups(definition)[:1]:
+        taupage = body.setdefault("TaupageConfig", {})
+        environment = taupage.get("environment")
+        if not isinstance(environment, dict):
+            environment = taupage["environment"] = {}
+        for name, value in variables.items():
+            environment.setdefault(name, value)
+    return definition
 
 
 def _lookup(name: str, path: tuple[str, ...], merged: Merged, values: dict[str, str]) -> str:

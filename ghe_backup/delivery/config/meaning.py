@@ -68,7 +68,7 @@ def availability_zones(definition: dict[str, Any], settings: Any) -> Iterable[Fi
 
 
 def freshness(definition: dict[str, Any], settings: Any) -> Iterable[Finding]:
-    """Backups run at least as often as the health check wants a fresh snapshot."""
+    """Backups run at least as often as /health wants a fresh snapshot (else its stale alert)."""
     for name, body in volume.taupage_groups(definition)[:1]:
         env = (body.get("TaupageConfig") or {}).get("environment") or {}
         expression, max_age = env.get("BACKUP_SCHEDULE"), env.get("MAX_SNAPSHOT_AGE", 2 * 86400)
@@ -79,14 +79,17 @@ def freshness(definition: dict[str, Any], settings: Any) -> Iterable[Finding]:
             yield Finding(
                 ("SenzaComponents", name, "TaupageConfig", "environment", "BACKUP_SCHEDULE"),
                 f"{shown(expression)} leaves up to {_hours(gap.total_seconds())} between backups, but "
-                f"MAX_SNAPSHOT_AGE is {_hours(max_age)}: the instance would report itself unhealthy",
+                f"MAX_SNAPSHOT_AGE is {_hours(max_age)}: /health would raise the stale alert between backups",
                 "back up more often, or raise MAX_SNAPSHOT_AGE",
             )
 
 
 def environment(definition: dict[str, Any], settings: Any) -> Iterable[Finding]:
-    """The container's environment: names it reads spelled right, values it accepts, its health port."""
+    """The container's environment: names it reads spelled right, values it accepts (each, and the
+    host-key settings together), its health port."""
+    from ghe_backup.backup.backup_config import pinned_host_keys
     from ghe_backup.backup.settings import SettingError, load_settings
+    from ghe_backup.errors import ConfigError
 
     for name, body in volume.taupage_groups(definition)[:1]:
         taupage = body.get("TaupageConfig") or {}
@@ -101,13 +104,15 @@ def environment(definition: dict[str, Any], settings: Any) -> Iterable[Finding]:
                     f"did you mean {close[0]}?",
                 )
         try:  # what the container refuses at start would leave the account without backups
-            load_settings({k: _as_environment(v) for k, v in env.items()})
+            pinned_host_keys(load_settings({k: _as_environment(v) for k, v in env.items()}))
         except SettingError as err:
             key = err.message.split("=", 1)[0] if "=" in err.message.split(" ", 1)[0] else None
             problem = err.message.split("=", 1)[1] if key else err.message
             yield Finding(
                 (*path, key) if key else path, f"{problem}: the container would refuse to start", err.hint or ""
             )
+        except ConfigError as err:  # the host keys: GHE_KNOWN_HOSTS, SSH_HOST_KEY_POLICY, GHE_EXTRA_SSH_OPTS
+            yield _host_key_finding(path, env, err)
         port = _as_environment(env.get("HEALTH_PORT", 8080))
         if str(taupage.get("health_check_port", port)) != port:
             yield Finding(
@@ -115,6 +120,33 @@ def environment(definition: dict[str, Any], settings: Any) -> Iterable[Finding]:
                 f"{taupage.get('health_check_port')} is not HEALTH_PORT ({port}): the health check would find "
                 "nothing there and the instance would be replaced again and again",
                 f"use {port}, or set HEALTH_PORT to match",
+            )
+
+
+def _host_key_finding(path: KeyPath, env: dict[str, Any], err: Any) -> Finding:
+    """The container's host-key refusal, on the line of the variable it names (if the config sets it,
+    else of SSH_HOST_KEY_POLICY, which decided that keys must be pinned)."""
+    variable, _, problem = err.message.partition(" ")
+    where = variable if variable in env else "SSH_HOST_KEY_POLICY" if "SSH_HOST_KEY_POLICY" in env else None
+    if where != variable:
+        problem = err.message
+    return Finding((*path, where) if where else path, f"{problem}: the container would refuse to start", err.hint or "")
+
+
+def state_table(definition: dict[str, Any], settings: Any) -> Iterable[Finding]:
+    """The container records its runs in the table the pipeline reads (the rendered definition
+    passes ``pipeline.state_table`` as ``STATE_TABLE`` unless the config sets it)."""
+    for name, body in volume.taupage_groups(definition)[:1]:
+        env = (body.get("TaupageConfig") or {}).get("environment") or {}
+        if "STATE_TABLE" in env and _as_environment(env["STATE_TABLE"]) != settings.state_table:
+            value = _as_environment(env["STATE_TABLE"])
+            what = "turns the container's recording off" if not value.strip() else "is not pipeline.state_table"
+            yield Finding(
+                ("SenzaComponents", name, "TaupageConfig", "environment", "STATE_TABLE"),
+                f"{shown(value)} {what} ({settings.state_table}): deploys would not wait for this container's "
+                "backups and inv status would not see them",
+                "remove STATE_TABLE (the pipeline passes pipeline.state_table to the container), "
+                "or set pipeline.state_table to that table",
             )
 
 
@@ -156,7 +188,7 @@ DefinitionCheck = Callable[[dict[str, Any], Any], Iterable[Finding]]
 #: Checks of the whole definition that say the most: run before the per-key checks.
 GUARDS: tuple[DefinitionCheck, ...] = (pasted_secrets, data_volume)
 #: Checks of the whole definition that relate several values: run after the per-key checks.
-DEFINITION: tuple[DefinitionCheck, ...] = (availability_zones, environment, freshness)
+DEFINITION: tuple[DefinitionCheck, ...] = (availability_zones, environment, state_table, freshness)
 
 
 def check_account(settings: Any, pipeline: dict[str, Any], definition: dict[str, Any]) -> Finding | None:

@@ -7,6 +7,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from ghe_backup.delivery.deploy.backup_wait import run_state
 from ghe_backup.delivery.deploy.freshness import AmiAge, ami_age, ami_stale, backup_stale
 from ghe_backup.delivery.deploy.guard import check_caller
 from ghe_backup.delivery.deploy.lock import LockStatus, read
@@ -32,6 +33,7 @@ class AccountStatus:
     newest_ami: AmiAge | None = None
     lock: LockStatus | None = None  # None when the state table cannot be read
     backup: dict[str, Any] | None = None  # as the backup program records it; None: nothing recorded (or unreadable)
+    backup_run: str = "idle"  # backup_wait.run_state: "running", "dead" (its container is gone) or "idle"
     stale_ami: list[str] = field(default_factory=list)  # why a refresh is due (inv refresh)
     attention: list[str] = field(default_factory=list)  # everything inv status --check reports
 
@@ -77,6 +79,7 @@ def account_status(
         newest and running and running.ami != newest["id"] and (names.get(running.ami) or "") < newest["name"]
     )
     status.lock, status.backup = _from_table(store, settings.name)
+    status.backup_run = run_state(status.backup, now)
     status.stale_ami = ami_stale(status.running_ami, settings)
     status.attention = attention(status, settings, now)
     return status

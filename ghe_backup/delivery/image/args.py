@@ -26,7 +26,7 @@ def build_args(configured: Mapping[str, Any], *, sandbox_base_image: str | None 
     args = dict(DEFAULT_ARGS)
     if sandbox_base_image is not None:
         args["BASE_IMAGE"] = sandbox_base_image
-        args["BACKUP_UTILS_SOURCE"] = "context"  # no network to clone from
+        args["BACKUP_UTILS_SOURCE"] = "context"  # offline: no release archive to download
     for key, arg in CONFIG_KEYS.items():
         if configured.get(key):
             args[arg] = str(configured[key])

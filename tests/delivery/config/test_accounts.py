@@ -44,6 +44,27 @@ def test_prod_overlay_values_are_placed_on_the_base(config_tree):
     assert prod.merged.origin("SenzaInfo", "StackName") == "senza/ghe-backup.yaml"
 
 
+def test_the_definition_passes_the_pipelines_state_table_to_the_container(config_tree):
+    text = (config_tree / "config/accounts/prod.yaml").read_text()
+    (config_tree / "config/accounts/prod.yaml").write_text(
+        text.replace("  deploy_timeout: 2400\n", "  deploy_timeout: 2400\n  state_table: prod-backups\n")
+    )
+    accounts = load_accounts(config_tree)
+    prod, staging = accounts["prod"], accounts["staging"]
+    assert prod.component("AppServer")["TaupageConfig"]["environment"]["STATE_TABLE"] == "prod-backups"
+    assert staging.component("AppServer")["TaupageConfig"]["environment"]["STATE_TABLE"] == "ghe-backup-state"
+    assert "STATE_TABLE" not in prod.merged.data["SenzaComponents"][1]["AppServer"]["TaupageConfig"]["environment"]
+
+
+def test_a_state_table_the_overlay_sets_to_the_pipelines_is_kept(config_tree):
+    text = (config_tree / "config/accounts/prod.yaml").read_text()
+    text = text.replace("  deploy_timeout: 2400\n", "  deploy_timeout: 2400\n  state_table: prod-backups\n")
+    text = text.replace("GHE_NUM_SNAPSHOTS: 72\n", "GHE_NUM_SNAPSHOTS: 72\n            STATE_TABLE: prod-backups\n")
+    (config_tree / "config/accounts/prod.yaml").write_text(text)
+    prod = load_accounts(config_tree)["prod"]
+    assert prod.component("AppServer")["TaupageConfig"]["environment"]["STATE_TABLE"] == "prod-backups"
+
+
 def test_staging_and_prod_back_up_on_different_hours(config_tree):
     accounts = load_accounts(config_tree)
     schedules = {

@@ -82,7 +82,10 @@ def test_a_schedule_overlapping_another_accounts_names_both(config_tree):
 
 def test_a_schedule_sparser_than_the_health_check_wants(config_tree):
     edit(config_tree, STAGING, '"0 1-23/2 * * *"', '"0 1 * * *"')
-    assert "'0 1 * * *' leaves up to 24 h between backups, but MAX_SNAPSHOT_AGE is 4 h" in error_of(config_tree)
+    assert (
+        "'0 1 * * *' leaves up to 24 h between backups, but MAX_SNAPSHOT_AGE is 4 h: /health would raise the "
+        "stale alert between backups (back up more often, or raise MAX_SNAPSHOT_AGE)"
+    ) in error_of(config_tree)
     edit(config_tree, STAGING, "GHE_NUM_SNAPSHOTS: 24", "GHE_NUM_SNAPSHOTS: 24\n            MAX_SNAPSHOT_AGE: 90000")
     load_accounts(config_tree)  # raised to over a day: fine
 
@@ -139,6 +142,88 @@ def test_shape_comes_before_meaning_and_names_the_claimed_id(config_tree):
 def test_the_container_environment_means_what_the_container_reads(config_tree, line, message):
     edit(config_tree, PROD, "GHE_NUM_SNAPSHOTS: 72", f"GHE_NUM_SNAPSHOTS: 72\n            {line}")
     assert message in error_of(config_tree)
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        (
+            "STATE_TABLE: other-table",
+            "config/accounts/prod.yaml:19: SenzaComponents.AppServer.TaupageConfig.environment.STATE_TABLE: "
+            "'other-table' is not pipeline.state_table (ghe-backup-state): deploys would not wait for this "
+            "container's backups and inv status would not see them (remove STATE_TABLE (the pipeline passes "
+            "pipeline.state_table to the container), or set pipeline.state_table to that table)",
+        ),
+        (
+            "STATE_TABLE: ''",
+            "environment.STATE_TABLE: '' turns the container's recording off (ghe-backup-state): deploys would not",
+        ),
+    ],
+)
+def test_a_container_state_table_other_than_the_pipelines_is_refused(config_tree, line, message):
+    edit(config_tree, PROD, "GHE_NUM_SNAPSHOTS: 72", f"GHE_NUM_SNAPSHOTS: 72\n            {line}")
+    assert message in error_of(config_tree)
+
+
+def _host_key(seed: int = 1) -> str:
+    """An ed25519 host key as ssh-keyscan prints it (the SSH wire format, base64)."""
+    import base64
+    import struct
+
+    blob = b"".join(struct.pack(">I", len(part)) + part for part in (b"ssh-ed25519", bytes([seed]) * 32))
+    return f"ssh-ed25519 {base64.b64encode(blob).decode()}"
+
+
+PINNED = f"GHE_KNOWN_HOSTS: |\n              [github.example.org]:122 {_host_key()}\n              {_host_key(2)}"
+
+
+@pytest.mark.parametrize(
+    "lines, message",
+    [
+        (
+            [PINNED],  # the base's accept-new left in place
+            "config/accounts/prod.yaml:19: SenzaComponents.AppServer.TaupageConfig.environment.GHE_KNOWN_HOSTS: "
+            "is set and SSH_HOST_KEY_POLICY=accept-new: the container would refuse to start (pin the keys with "
+            "SSH_HOST_KEY_POLICY=pinned, or accept new ones without GHE_KNOWN_HOSTS, not both)",
+        ),
+        (
+            ["SSH_HOST_KEY_POLICY: pinned"],
+            "config/accounts/prod.yaml:19: SenzaComponents.AppServer.TaupageConfig.environment.SSH_HOST_KEY_POLICY: "
+            "GHE_KNOWN_HOSTS is not set: the appliance's host key must be pinned: the container would refuse",
+        ),
+        (
+            ["SSH_HOST_KEY_POLICY: pinned", "GHE_KNOWN_HOSTS: 'github.example.org ssh-ed25519 AAAAnot-a-key'"],
+            "environment.GHE_KNOWN_HOSTS: line 1 has a ssh-ed25519 key that is not valid base64 of that type: "
+            "the container would refuse to start",
+        ),
+        (
+            ["SSH_HOST_KEY_POLICY: pinned", "GHE_KNOWN_HOSTS: '@cert-authority * ssh-ed25519 AAAA'"],
+            "environment.GHE_KNOWN_HOSTS: line 1 has the marker @cert-authority, which is not supported",
+        ),
+        (
+            ["GHE_EXTRA_SSH_OPTS: -o StrictHostKeyChecking=no"],
+            "environment.GHE_EXTRA_SSH_OPTS: sets stricthostkeychecking, which decides which host key is trusted: "
+            "the container would refuse to start",
+        ),
+    ],
+    ids=["keys-with-accept-new", "pinned-without-keys", "bad-key", "marker", "extra-ssh-opts"],
+)
+def test_host_key_settings_the_container_refuses_are_refused(config_tree, lines, message):
+    text = "".join(f"\n            {line}" for line in lines)
+    edit(config_tree, PROD, "GHE_NUM_SNAPSHOTS: 72", f"GHE_NUM_SNAPSHOTS: 72{text}")
+    assert message in error_of(config_tree)
+
+
+def test_pinned_host_keys_are_accepted_and_reach_the_container(config_tree):
+    edit(
+        config_tree,
+        PROD,
+        "GHE_NUM_SNAPSHOTS: 72",
+        f"GHE_NUM_SNAPSHOTS: 72\n            SSH_HOST_KEY_POLICY: pinned\n            {PINNED}",
+    )
+    env = load_accounts(config_tree)["prod"].component("AppServer")["TaupageConfig"]["environment"]
+    assert env["SSH_HOST_KEY_POLICY"] == "pinned"
+    assert env["GHE_KNOWN_HOSTS"] == f"[github.example.org]:122 {_host_key()}\n{_host_key(2)}\n"
 
 
 def test_every_documented_container_variable_is_known():
