@@ -127,12 +127,14 @@ COPY --from=backup-utils /layer/ /
 # /opt/ghe-backup comes with the deps' layer, so WORKDIR adds no layer.
 WORKDIR /opt/ghe-backup
 # /health answers 200 while the program runs (alerts are in its JSON): this checks it is up.
+# Healthy while /health answers (where HEALTH_BIND and HEALTH_PORT put it); its alerts (stale,
+# low disk) are for monitoring, not a reason to restart the container. `health` exits 3 only
+# when nothing answers.
 HEALTHCHECK --interval=60s --timeout=5s --start-period=30s --retries=3 \
-    CMD python3 -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=4)" \
-        "http://127.0.0.1:${HEALTH_PORT:-8080}/health" || exit 1
-# Stop with a timeout of at least SHUTDOWN_GRACE + 30 s (docker stop -t 90; see
-# docs/backup-program.md, "Shutdown"): SIGTERM gives a running backup-utils SHUTDOWN_GRACE
-# (60 s) for its clean-up; Docker's default 10 s would cut it off.
+    CMD ghe-backup-service health --timeout 4 >/dev/null; [ $? -ne 3 ]
+# Stop with a timeout of at least SHUTDOWN_GRACE + 30 s where the runtime lets you set one
+# (docker stop -t 90; docs/backup-program.md, "Shutdown"). Taupage cannot: it stops with
+# Docker's default 10 s, so the shipped senza base sets SHUTDOWN_GRACE=5 ("The stop timeout").
 ENTRYPOINT ["tini", "--", "ghe-backup-service"]
 CMD ["run"]
 ARG SOURCE=https://github.com/zalando/ghe-backup \

@@ -232,6 +232,12 @@ def test_the_image_backs_up_on_schedule_reports_health_and_stops_cleanly(
     assert health["last_snapshot"] == name and health["ghes_version"] == "v3.21.0"
     assert health["last_run"]["result"] == "success" and health["backup_running"] is False
 
+    # The image's own HEALTHCHECK command, as Docker runs it: it finds the server on HEALTH_PORT.
+    check = client.inspect_image(image.id)["Config"]["Healthcheck"]["Test"]
+    assert check[0] == "CMD-SHELL", check
+    assert _exec(client, container, "/bin/sh", "-c", check[1])[0] == 0
+    assert _exec(client, container, "/bin/sh", "-c", f"HEALTH_PORT={free_port()} {check[1]}")[0] != 0
+
     _, samples = parse_prometheus(_get(f"{base}/metrics")[1])
     assert samples[("ghe_backup_healthy", ())] == 1 and samples[("ghe_backup_ready", ())] == 1
     assert samples[("ghe_backup_last_success_timestamp_seconds", ())] == taken.timestamp()
