@@ -118,7 +118,7 @@ class TestOnTheEngine:
         assert info["Labels"]["org.opencontainers.image.version"] == __version__
         assert info["Labels"]["org.opencontainers.image.source"]
         assert info["Entrypoint"] == ["tini", "--", "ghe-backup-service"] and info["Cmd"] == ["run"]
-        assert "/health" in " ".join(info["Healthcheck"]["Test"])
+        assert info["Healthcheck"]["Test"][1].startswith("ghe-backup-service health")
         script = "ghe-backup-service --version && ghe-backup --version && python3 -c 'import boto3, botocore, yaml, croniter; print(boto3.__version__, botocore.__version__, yaml.__version__)' && ls /tmp"
         container = client.create_container(result.id, entrypoint=["sh", "-c"], command=[script], network_disabled=True)
         client.start(container)
