@@ -1046,12 +1046,14 @@ def run_inv(*argv, root, env=None, cwd=REPO):
         ),
     ],
 )
+@pytest.mark.process
 def test_the_installed_inv_exits_2_with_one_line(config_tree, argv, env, says):
     result = run_inv(*argv, root=config_tree, env=env)
     assert result.returncode == 2 and result.stderr.startswith(says) and result.stderr.count("\n") == 1, result.stderr
     assert not (config_tree / ".state").exists()
 
 
+@pytest.mark.process
 def test_the_installed_inv_refuses_a_fifo_overlay_without_hanging(config_tree):
     swap(PROD, os.mkfifo)(config_tree)
     result = run_inv("accounts", root=config_tree)

@@ -9,6 +9,7 @@ import datetime as dt
 import itertools
 from pathlib import Path
 
+import pytest
 from croniter import croniter
 
 from ghe_backup.delivery.config import load_accounts
@@ -64,6 +65,7 @@ def test_committed_ci_files_are_what_the_generators_write_now():
     assert stale == [], "run inv ci.github and inv ci.jenkins:\n" + "".join(s.diff for s in stale)
 
 
+@pytest.mark.process
 def test_adding_dr_and_running_the_generators_adds_its_plan_and_deploy_jobs_to_both(shipped_tree):
     """A temp copy of the repo's config and CI files; dr.yaml added; the real `inv ci.*` commands."""
     import os

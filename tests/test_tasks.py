@@ -158,6 +158,7 @@ def test_test_named_directly_runs_and_reuse_is_its_flag(stages):
     assert stages == [("test", False), ("test", True)]
 
 
+@pytest.mark.process
 def test_the_real_gate_through_the_graph_skips_a_pass_as_a_prerequisite_only(monkeypatch, config_tree, capfd):
     """The test stage for real (pytest on a tiny checkout) under image; only image is recorded."""
     from ghe_backup.delivery.gate import unit_tests
@@ -200,6 +201,7 @@ def run_inv(*argv, env=None):
     return subprocess.run([INV, *argv], cwd=REPO, capture_output=True, text=True, env=env, timeout=60)
 
 
+@pytest.mark.process
 def test_inv_list_explains_every_task():
     out = run_inv("--list").stdout
     for name, first_line in [
@@ -216,6 +218,7 @@ def test_inv_list_explains_every_task():
         assert any(line.split()[:1] == [name] and first_line in line for line in out.splitlines()), name
 
 
+@pytest.mark.process
 def test_inv_help_explains_the_flags():
     out = run_inv("--help", "deploy").stdout
     assert "--account" in out and "account name from config/accounts/" in out
@@ -223,6 +226,7 @@ def test_inv_help_explains_the_flags():
     assert "--image=STRING" in out and "deploy this pushed tag" in out
 
 
+@pytest.mark.process
 def test_inv_bad_input_is_one_line_exit_2_and_no_traceback():
     result = run_inv("push", "--account=nope")
     assert result.returncode == 2
@@ -232,6 +236,7 @@ def test_inv_bad_input_is_one_line_exit_2_and_no_traceback():
     assert "pytest" not in result.stdout  # the test stage never started
 
 
+@pytest.mark.process
 def test_inv_json_failure_prints_one_json_document_on_stdout():
     import json
 

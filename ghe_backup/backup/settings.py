@@ -1,6 +1,7 @@
 """The container's settings, read once from the environment.
 
-The senza TaupageConfig passes these variables; ``docs/backup-program.md`` lists them all.
+The senza TaupageConfig passes these variables; ``ENVIRONMENT`` names them all and
+``docs/backup-program.md`` lists them with their defaults.
 Numbers and flags are checked here, with errors naming the variable and the fix; values
 only some commands need (``GHE_HOSTNAME``, ``BACKUP_SCHEDULE``) are checked where they are
 used (``backup_config``, ``schedule``), so ``decrypt-key`` runs without them.
@@ -23,6 +24,45 @@ DEFAULT_STATE_TABLE = "ghe-backup-state"
 #: appliance over ssh, removing its markers). The container's stop timeout must exceed it:
 #: docs/backup-program.md, "Shutdown".
 DEFAULT_SHUTDOWN_GRACE = 60
+
+#: Every environment variable ``load_settings`` reads, and the ``Settings`` field it sets (None:
+#: it only changes another variable's default). Not used by ``load_settings`` itself: it is the
+#: list docs/backup-program.md's table must match, which tests/backup/test_docs.py checks
+#: against what ``load_settings`` really reads.
+ENVIRONMENT: dict[str, str | None] = {
+    "GHE_HOSTNAME": "ghe_hostname",
+    "GHE_NUM_SNAPSHOTS": "num_snapshots",
+    "GHE_DATA_DIR": "data_dir",
+    "DATA_MOUNT": "data_mount",
+    "REQUIRE_DATA_MOUNT": "require_data_mount",
+    "GHE_EXTRA_SSH_OPTS": "extra_ssh_opts",
+    "GHE_EXTRA_RSYNC_OPTS": "extra_rsync_opts",
+    "RSYNC_BWLIMIT": "rsync_bwlimit",
+    "GHE_KNOWN_HOSTS": "known_hosts",
+    "SSH_HOST_KEY_POLICY": "host_key_policy",
+    "GHE_BACKUP_CONFIG": "backup_config_path",
+    "GHE_BACKUP_COMMAND": "backup_command",
+    "BACKUP_SCHEDULE": "schedule",
+    "HEALTH_BIND": "health_bind",
+    "HEALTH_PORT": "health_port",
+    "MAX_SNAPSHOT_AGE": "max_snapshot_age",
+    "MIN_FREE_BYTES": "min_free_bytes",
+    "MIN_FREE_PERCENT": "min_free_percent",
+    "KMS_REGION": "aws_region",
+    "AWS_REGION": "aws_region",
+    "AWS_DEFAULT_REGION": "aws_region",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT": "metadata_endpoint",
+    "METADATA_TIMEOUT": "metadata_timeout",
+    "TAUPAGE_CONFIG": "taupage_config",
+    "SSH_KEY_SECRET_FILE": "ssh_key_secret_file",
+    "SSH_KEY_PATH": "ssh_key_path",
+    "HOME": None,  # the default of SSH_KEY_PATH
+    "SSH_KEY_REPLACE": "replace_ssh_key",
+    "STALE_MARKER_AGE": "stale_marker_age",
+    "STALLED_SNAPSHOT_AGE": "stalled_snapshot_age",
+    "SHUTDOWN_GRACE": "shutdown_grace",
+    "STATE_TABLE": "state_table",
+}
 
 
 class SettingError(ConfigError):

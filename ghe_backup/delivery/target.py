@@ -111,6 +111,10 @@ class Actor:
         return where + (f", {self.ci_url})" if self.ci_url else ")")
 
 
+#: How long a target hands out the same account access (see ``Target.access``).
+ACCESS_REUSE_SECONDS = 300.0
+
+
 @dataclass(frozen=True)
 class Target:
     """One account and every endpoint a stage needs to act on it."""
@@ -124,6 +128,22 @@ class Target:
     #: The KMS ciphertext of the SSH key to deploy; None keeps the overlay's (the sandbox has its own key).
     kms_private_ssh_key: str | None = field(default=None, repr=False)
     sandbox: bool = False
+    #: The access ``access()`` made, and when: the preflight's probe and the deploy that follows act
+    #: with the same role session instead of assuming the role again (its credentials refresh).
+    _access: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
+
+    @classmethod
+    def real(cls, account: AccountConfig, build: BuildSite) -> Target:
+        """The account itself, as its settings name it: its registry, AWS, its Lizzy and token."""
+        s = account.settings
+        return cls(
+            account=account,
+            build=build,
+            registry=s.registry,
+            aws=AwsEndpoint(),
+            lizzy_url=s.lizzy_url,
+            token=TokenSource(env=s.lizzy_token_env, command=s.lizzy_token_command, account=s.name),
+        )
 
     @property
     def name(self) -> str:
@@ -161,11 +181,18 @@ class Target:
                         taupage["kms_private_ssh_key"] = self.kms_private_ssh_key
         return definition
 
-    def access(self, base: Any = None) -> Any:
-        """An ``AccountAccess`` acting in this account (the deploy role assumed when set)."""
-        from ghe_backup.plumbing.aws import account_access
+    def access(self, base: Any = None, config: Any = None) -> Any:
+        """An ``AccountAccess`` acting in this account (the deploy role assumed when set); the one made
+        for this target in the last few minutes, unless ``base`` (a session of the caller's) is given.
+        ``config``: the first STS call's timeouts and retries (a probe asks once, quickly)."""
+        import time
 
-        return account_access(
+        from ghe_backup.plumbing.aws import CLIENT_CONFIG, account_access
+
+        made, found = self._access.get("made", 0.0), self._access.get("access")
+        if base is None and found is not None and time.monotonic() - made < ACCESS_REUSE_SECONDS:
+            return found
+        access = account_access(
             name=self.name,
             account_id=self.settings.account_id,
             region=self.settings.region,
@@ -173,7 +200,11 @@ class Target:
             endpoint_url=self.aws.url,
             credentials=self.aws.credentials,
             base=base,
+            config=config or CLIENT_CONFIG,
         )
+        if base is None:
+            self._access.update(made=time.monotonic(), access=access)
+        return access
 
     def retarget(self, **changes: Any) -> Target:
         """The same account with other endpoints (tests and tools; settings never change here)."""

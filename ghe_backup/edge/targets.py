@@ -31,6 +31,9 @@ class Resolution:
         self.skipped: list[Any] = []
         self.cannot_refresh: list[str] = []
         self._probed: set[tuple[str, bool, str]] = set()
+        #: Each account's target, made once per place (real or sandbox): the stages of one run share
+        #: it, and with it the role session its preflight probe assumed.
+        self._made: dict[tuple[str, bool], Target] = {}
 
     # -- inputs, each read once ---------------------------------------------------------------
 
@@ -135,19 +138,18 @@ class Resolution:
         """The named accounts, each as a ``Target`` (real, or the sandbox's endpoints)."""
         accounts = select_accounts(names, self.accounts, self.root)
         site = self.build_site(sandbox)
-        return [self._target(account, site) for account in accounts]
+        found = []
+        for account in accounts:
+            key = (account.name, site.sandbox)
+            if key not in self._made:
+                self._made[key] = self._target(account, site)
+            found.append(self._made[key])
+        return found
 
     def _target(self, account: AccountConfig, site: BuildSite) -> Target:
         s = account.settings
         if not site.sandbox:
-            return Target(
-                account=account,
-                build=site,
-                registry=s.registry,
-                aws=AwsEndpoint(),
-                lizzy_url=s.lizzy_url,
-                token=TokenSource(env=s.lizzy_token_env, command=s.lizzy_token_command, account=s.name),
-            )
+            return Target.real(account, site)
         from ghe_backup.sandbox.state import SANDBOX_CREDENTIALS
 
         found = self.sandbox_endpoints()

@@ -9,12 +9,15 @@ credentials as they are (the account guard proves whose they are).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -43,11 +46,18 @@ class AccountAccess:
     session: Any
     region: str
     endpoint: str | None
+    #: One client per service and region: making one costs more CPU than most calls (clients are
+    #: thread-safe; a session is not, so clients are made under the lock).
+    _clients: dict[tuple[str, str, int], tuple[Config, Any]] = field(default_factory=dict, compare=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     def client(self, service: str, region: str | None = None, config: Config = CLIENT_CONFIG) -> Any:
-        return self.session.client(
-            service, region_name=region or self.region, endpoint_url=self.endpoint, config=config
-        )
+        key = (service, region or self.region, id(config))
+        with self._lock:
+            if key not in self._clients:  # the config is kept with its client: its id stays its own
+                made = self.session.client(service, region_name=key[1], endpoint_url=self.endpoint, config=config)
+                self._clients[key] = (config, made)
+            return self._clients[key][1]
 
     def environment(self) -> dict[str, str]:
         """Variables that give a subprocess (senza) exactly these credentials."""
@@ -69,8 +79,28 @@ class AccountAccess:
         return [s for s in (creds.secret_key, creds.token) if s]
 
 
+#: The service models and endpoint rules every session of this process has parsed (botocore's
+#: Loader cache, keyed by file and version). Parsing them is most of what making a client costs
+#: (about 0.1 s per session for the endpoint rules alone); each account has its own sessions, so a
+#: deploy of several accounts (threads, one GIL) parsed the same JSON again for each of them.
+_PARSED: dict[Any, Any] = {}
+
+
+def new_session(**options: Any) -> Any:
+    """A boto3 session whose botocore loader shares this process's parsed models."""
+    import botocore.session
+
+    core = botocore.session.Session()
+    core.get_component("data_loader")._cache = _PARSED
+    return boto3.Session(botocore_session=core, **options)
+
+
 def base_session(region: str, credentials: Mapping[str, str] | None = None) -> Any:
-    return boto3.Session(region_name=region, **dict(credentials or {}))
+    return new_session(region_name=region, **dict(credentials or {}))
+
+
+#: A boto3 session makes clients one at a time.
+_SESSION_LOCK = threading.Lock()
 
 
 def account_access(
@@ -85,49 +115,98 @@ def account_access(
     config: Config = CLIENT_CONFIG,
 ) -> AccountAccess:
     """Credentials acting in the account (assuming ``deploy_role`` when set); ``config`` sets the
-    STS call's timeouts and retries (a preflight probe asks once, quickly)."""
-    base = base or base_session(region, credentials)
+    first STS call's timeouts and retries (a preflight probe asks once, quickly).
+
+    The role's credentials refresh themselves before they expire (a deploy, its wait for a running
+    backup and a restore can outlast the role session's hour).
+    """
     if not deploy_role:
-        return AccountAccess(base, region, endpoint_url)
+        return AccountAccess(base or base_session(region, credentials), region, endpoint_url)
+    base = base or base_session(region, credentials)
     arn = f"arn:aws:iam::{account_id}:role/{deploy_role}"
-    sts = base.client("sts", region_name=region, endpoint_url=endpoint_url, config=config)
-    try:
-        creds = sts.assume_role(RoleArn=arn, RoleSessionName=f"ghe-backup-deploy-{name}")["Credentials"]
-    except ClientError as err:
-        if is_transient(err):
-            raise Unreachable(f"{name}: AWS STS did not answer: {aws_message(err)}", hint="retried 3 times") from None
-        raise ConfigError(
+    session_name = f"ghe-backup-deploy-{name}"
+    clients: dict[str, Any] = {
+        "first": base.client("sts", region_name=region, endpoint_url=endpoint_url, config=config)
+    }
+
+    def assume(which: str = "first") -> dict[str, str]:
+        with _SESSION_LOCK:
+            if which not in clients:
+                clients[which] = base.client("sts", region_name=region, endpoint_url=endpoint_url, config=CLIENT_CONFIG)
+        creds = clients[which].assume_role(RoleArn=arn, RoleSessionName=session_name)["Credentials"]
+        logredact.remember(creds.get("SecretAccessKey"), creds.get("SessionToken"))
+        expiry = creds.get("Expiration") or ""  # STS always says; without it they never expire
+        return {
+            "access_key": creds["AccessKeyId"],
+            "secret_key": creds["SecretAccessKey"],
+            "token": creds["SessionToken"],
+            "expiry_time": expiry.isoformat() if hasattr(expiry, "isoformat") else str(expiry),
+        }
+
+    with sts_errors(
+        name,
+        endpoint_url,
+        refused=lambda err: ConfigError(
             f"{name}: cannot assume {arn}: {aws_message(err)}", hint="check deploy_role and your credentials"
-        ) from None
-    except NoCredentialsError:
-        raise ConfigError(f"{name}: no AWS credentials to assume {arn} with", hint="log in to AWS first") from None
-    except BotoCoreError as err:
-        raise Unreachable(f"{name}: AWS STS unreachable at {endpoint_url or 'AWS'}: {type(err).__name__}") from None
-    logredact.remember(creds.get("SecretAccessKey"), creds.get("SessionToken"))
-    session = boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=region,
+        ),
+        no_credentials=f"{name}: no AWS credentials to assume {arn} with",
+        retried="retried 3 times",
+    ):
+        first = assume()
+    if not first["expiry_time"]:
+        return AccountAccess(
+            new_session(
+                region_name=region,
+                aws_access_key_id=first["access_key"],
+                aws_secret_access_key=first["secret_key"],
+                aws_session_token=first["token"],
+            ),
+            region,
+            endpoint_url,
+        )
+    refreshing = RefreshableCredentials.create_from_metadata(
+        metadata=first, refresh_using=lambda: assume("refresh"), method="sts-assume-role"
     )
+    session = new_session(region_name=region)
+    session._session._credentials = refreshing  # boto3 has no public setter for refreshing credentials
     return AccountAccess(session, region, endpoint_url)
 
 
 def caller_account(access: AccountAccess, name: str, config: Config = CLIENT_CONFIG) -> str:
     """The account the credentials act in (``sts:GetCallerIdentity``), with one-line errors."""
-    sts = access.session.client("sts", region_name=access.region, endpoint_url=access.endpoint, config=config)
-    try:
+    sts = access.client("sts", config=config)
+    with sts_errors(
+        name,
+        access.endpoint,
+        refused=lambda err: ConfigError(
+            f"{name}: AWS refused the credentials: {aws_message(err)}", hint="log in to AWS again"
+        ),
+        no_credentials=f"{name}: no AWS credentials",
+    ):
         return sts.get_caller_identity()["Account"]
+
+
+@contextlib.contextmanager
+def sts_errors(
+    name: str,
+    endpoint: str | None,
+    *,
+    refused: Callable[[ClientError], ConfigError],
+    no_credentials: str,
+    retried: str | None = None,
+) -> Iterator[None]:
+    """STS faults as one-line errors: transient ones exit 3, a refusal (``refused``) and missing
+    credentials exit 2."""
+    try:
+        yield
     except ClientError as err:
         if is_transient(err):
-            raise Unreachable(f"{name}: AWS STS did not answer: {aws_message(err)}") from None
-        raise ConfigError(
-            f"{name}: AWS refused the credentials: {aws_message(err)}", hint="log in to AWS again"
-        ) from None
+            raise Unreachable(f"{name}: AWS STS did not answer: {aws_message(err)}", hint=retried) from None
+        raise refused(err) from None
     except NoCredentialsError:
-        raise ConfigError(f"{name}: no AWS credentials", hint="log in to AWS first") from None
+        raise ConfigError(no_credentials, hint="log in to AWS first") from None
     except BotoCoreError as err:
-        raise Unreachable(f"{name}: AWS STS unreachable at {access.endpoint or 'AWS'}: {type(err).__name__}") from None
+        raise Unreachable(f"{name}: AWS STS unreachable at {endpoint or 'AWS'}: {type(err).__name__}") from None
 
 
 def aws_message(err: ClientError) -> str:

@@ -72,10 +72,23 @@ def is_up(state: Any) -> bool:
     return recorded_pid(state.dir, NAME) is not None and port_open(HOST, port())
 
 
+_ACCOUNTS: dict[tuple[str, str], dict[str, Any]] = {}
+
+
 def _accounts(root: Path) -> dict[str, Any]:
+    """The accounts' settings (read, checked and cached by the config files' contents: every
+    component asks, and checking the config costs more than the sandbox's own probes)."""
     from ghe_backup.delivery.config import load_accounts
 
-    return {name: account.settings for name, account in load_accounts(root).items()}
+    digest = hashlib.sha256()
+    for folder in ("config", "senza"):
+        for path in sorted((root / folder).rglob("*")):
+            if path.is_file():
+                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    key = (str(root), digest.hexdigest())
+    if key not in _ACCOUNTS:
+        _ACCOUNTS[key] = {name: account.settings for name, account in load_accounts(root).items()}
+    return _ACCOUNTS[key]
 
 
 def _clean_env() -> dict[str, str]:

@@ -78,6 +78,7 @@ def _events(log_path):
     return [json.loads(line) for line in log_path.read_text().splitlines()]
 
 
+@pytest.mark.process
 def test_service_backs_up_reports_health_and_stops_cleanly(service, settings):
     proc, url, log_path = service()
     # A finished run, not just a snapshot directory: backup-utils creates it a moment before
@@ -111,6 +112,7 @@ def test_service_backs_up_reports_health_and_stops_cleanly(service, settings):
     assert load_state(settings.state_path).runs_total["success"] >= 1
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_during_a_long_backup_stops_it_cleanly(service, settings, signum, tmp_path):
     record = tmp_path / "record"
@@ -137,6 +139,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
+@pytest.mark.process
 def test_a_read_only_data_volume_keeps_the_service_answering(backup_env, small_tmpfs, tmp_path):
     # ext4's errors=remount-ro after an I/O error: no traceback, no restart loop, but a health
     # answer that says so, and no backup attempts that could make things worse.

@@ -192,7 +192,8 @@ def test_a_busy_port_is_a_clear_config_error():
             HealthServer(HealthMonitor(lambda: None, Thresholds(60)), host="127.0.0.1", port=port)
 
 
-def test_a_fresh_service_with_an_old_snapshot_and_a_low_disk_answers_200_from_its_first_second(
+@pytest.mark.process
+def test_a_fresh_service_with_an_old_snapshot_and_a_low_disk_answers_200_as_soon_as_it_listens(
     backup_env, settings, data_dir, tmp_path
 ):
     # The situation of a deploy that fixes stale backups: Taupage needs a 200 within ~60 s.
@@ -218,7 +219,9 @@ def test_a_fresh_service_with_an_old_snapshot_and_a_low_disk_answers_200_from_it
                 break
             except OSError:
                 assert proc.poll() is None, log_path.read_text()
-                assert time.monotonic() - started < 1.0, "no answer within the first second"
+                # Well inside Taupage's minute even on a loaded machine; that nothing slow comes before
+                # the health server is test_key_decryption_and_hygiene_do_not_delay_the_health_server.
+                assert time.monotonic() - started < 20.0, "no answer within 20 s"
                 time.sleep(0.02)
         answer = json.loads(body)
         assert code == 200 and answer["status"] in ("starting", "degraded"), body

@@ -91,6 +91,7 @@ def _record(tmp_path) -> list[str]:
     return (tmp_path / "record").read_text().splitlines()
 
 
+@pytest.mark.process
 def test_stop_signals_at_once_and_waits_for_backup_utils_clean_up(runner, settings, monkeypatch, tmp_path):
     # backup-utils' exit trap re-enables git gc on the appliance and removes its markers: that is
     # what a shutdown must wait for, not the hours a running backup still needs.
@@ -112,6 +113,7 @@ def test_stop_signals_at_once_and_waits_for_backup_utils_clean_up(runner, settin
     assert runner.run_once().result == "skipped"  # no new run after stop
 
 
+@pytest.mark.process
 def test_a_clean_up_that_outlives_the_grace_is_killed_and_its_markers_removed(runner, settings, monkeypatch, tmp_path):
     monkeypatch.setenv("GHE_STANDIN_SLEEP", "60")
     monkeypatch.setenv("GHE_STANDIN_CLEANUP_SECONDS", "60")
@@ -158,6 +160,7 @@ def test_a_run_records_the_ghes_version_and_alerts_when_it_is_unsupported(runner
     assert finished[-1]["ghes_version"] == "v3.18.7"
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_or_sigterm_during_backup_once_stops_backup_utils_before_the_lock_is_released(
     backup_env, settings, tmp_path, signum
@@ -202,6 +205,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
+@pytest.mark.process
 def test_two_processes_racing_run_exactly_one_backup(backup_env, settings, tmp_path):
     record = tmp_path / "record"
     env = subprocess_env({**backup_env, "GHE_STANDIN_SLEEP": "1", "GHE_STANDIN_RECORD": str(record)})

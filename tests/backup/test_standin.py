@@ -77,9 +77,18 @@ def test_marks_in_progress_while_running_and_cleans_up_on_term(standin, tmp_path
         stdout=subprocess.DEVNULL,
         start_new_session=True,
     )
+
+    def started() -> list[str] | None:
+        # The markers are written, then the snapshot's folder and its `incomplete` file: wait for all.
+        try:
+            found = (data / "in-progress-backup").read_text().split()
+        except FileNotFoundError:
+            return None
+        return found if len(found) == 2 and (data / found[0] / "incomplete").exists() else None
+
     deadline = time.monotonic() + 10
-    while not (data / "in-progress-backup").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)  # written after in-progress: in-progress is complete by then
+    while started() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
     timestamp, pid = (data / "in-progress").read_text().split()
     assert int(pid) == proc.pid and (data / timestamp / "incomplete").exists()
     assert (data / "in-progress-backup").read_text().split() == [timestamp, pid]

@@ -38,3 +38,18 @@ def test_each_definition_is_a_fresh_copy():
     assert app(target.definition)["InstanceType"] == "t3.medium"
     assert target.repository == "210987654321.dkr.ecr.eu-central-1.amazonaws.com/ghe-backup"
     assert target.stack_base == "ghe-backup"
+
+
+def test_a_target_hands_out_its_access_for_a_few_minutes(monkeypatch):
+    from ghe_backup.delivery import target as target_module
+    from ghe_backup.plumbing import aws
+
+    made = []
+    monkeypatch.setattr(aws, "account_access", lambda **options: made.append(options) or object())
+    prod = make_target("prod")
+    first = prod.access(config="quick")
+    assert prod.access() is first and len(made) == 1 and made[0]["config"] == "quick"
+    assert dataclasses.replace(prod).access() is not first  # another target: its own
+    assert prod.access(base="a session of the caller's") is not first and len(made) == 3
+    monkeypatch.setattr(target_module, "ACCESS_REUSE_SECONDS", 0.0)
+    assert prod.access() is not first

@@ -70,6 +70,7 @@ def run_inv(*argv, cwd=REPO, env=None, script="inv"):
     return subprocess.run([str(BIN / script), *argv], cwd=cwd, capture_output=True, text=True, env=env, timeout=60)
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("script", ["inv", "invoke"])
 def test_the_installed_scripts_are_ours(script):
     """Invoke ships scripts of the same names; ours must win (the Makefile checks it too)."""
@@ -80,6 +81,7 @@ def test_the_installed_scripts_are_ours(script):
     )
 
 
+@pytest.mark.process
 def test_completion_still_works():
     result = run_inv("--complete", "--", "inv", "dep")
     assert result.returncode == 0 and "deploy" in result.stdout.split()
@@ -105,6 +107,7 @@ def checkout(tmp_path):
         ),
     ],
 )
+@pytest.mark.process
 def test_a_broken_invoke_yaml_is_one_line_and_exit_2(checkout, content, message):
     """The installed inv reads a checkout's invoke.yaml (the other cases: test_invokeconfig.py)."""
     (checkout / "invoke.yaml").write_text(content)
@@ -136,6 +139,7 @@ def test_an_executor_class_that_is_not_ours_is_refused(name, message):
     )
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
 def test_an_invoke_yaml_that_is_no_file_is_refused_without_hanging(checkout, kind):
     target = checkout / "invoke.yaml"
@@ -147,6 +151,7 @@ def test_an_invoke_yaml_that_is_no_file_is_refused_without_hanging(checkout, kin
     assert result.stderr.startswith("error: invoke.yaml: is ") and "not a file" in result.stderr
 
 
+@pytest.mark.process
 def test_no_tasks_py_is_exit_2(tmp_path):
     result = run_inv("accounts", cwd=tmp_path)
     assert result.returncode == 2

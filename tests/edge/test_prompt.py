@@ -4,41 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from ghe_backup.delivery.deploy.freshness import AmiAge
-from ghe_backup.delivery.deploy.planning import AccountPlan, Running
 from ghe_backup.edge.prompt import approve_all, ask_approval
 from ghe_backup.errors import ConfigError, ExitCode
-
-AMI = AmiAge(id="ami-1", name="Taupage-AMI-20261101-000000", created="2026-11-01T00:00:00+00:00", age_days=26.0)
+from support.plans import OLD_AMI, a_plan
 
 
 def plan(no_op=False):
-    running = Running(
-        stack="ghe-backup-old1",
-        status="CREATE_COMPLETE",
-        image_tag="old1",
-        digest="sha256:old",
-        ami=AMI,
-        definition_hash="aaaa",
-        deployed_by="bob",
-        created="2026-11-01T10:00:00+00:00",
-    )
-    return AccountPlan(
-        account="prod",
-        account_id="123456789012",
-        region="eu-central-1",
-        sandbox=False,
-        deployer="lizzy",
-        operation="deploy",
-        approval_needed=True,
+    return a_plan(
         image_tag="abc123",
         image_digest="sha256:feed",
-        repository="registry.example/ghe-backup",
-        ami=AMI,
-        definition_hash="bbbb",
-        running=running,
+        ami=OLD_AMI,  # the running one: only the image and the definition change
         changes=[] if no_op else ["image", "definition"],
-        deletes=["ghe-backup-old1"],
         diff="--- ghe-backup-old1 (as deployed)\n+++ to deploy\n-  InstanceType: t3.medium\n+  InstanceType: m5.large\n",
         no_op=no_op,
     )

@@ -119,3 +119,9 @@ def test_one_deploy_reads_the_sandbox_state_once_and_loads_the_config_once(runni
     assert site.sandbox and [t.name for t in pushed] == [t.name for t in deployed] == ["prod", "staging"]
     assert all(t.build == site for t in deployed)
     assert probed == [(["prod", "staging"], ("registry",)), (["prod", "staging"], ("lizzy", "role"))]
+
+
+def test_each_accounts_target_is_made_once_per_place(config_tree):
+    found = Resolution(config_tree)
+    [prod] = found.targets(["prod"], False)
+    assert found.all_targets(False)[0] is prod and found.some_targets(None, False)[0] is prod

@@ -8,7 +8,7 @@ from typing import Any
 
 from ghe_backup.delivery.config import load_accounts
 from ghe_backup.delivery.image.args import build_args
-from ghe_backup.delivery.target import AwsEndpoint, BuildSite, Target, TokenSource
+from ghe_backup.delivery.target import BuildSite, Target
 
 FIXTURE_TREE = Path(__file__).resolve().parents[1] / "data" / "tree"
 
@@ -21,14 +21,5 @@ def make_target(
     account = load_accounts(root)[name]
     if settings:
         account = dataclasses.replace(account, settings=dataclasses.replace(account.settings, **settings))
-    s = account.settings
-    site = BuildSite(root=root, docker_host=None, build_args=build_args({}))
-    target = Target(
-        account=account,
-        build=site,
-        registry=s.registry,
-        aws=AwsEndpoint(),
-        lizzy_url=s.lizzy_url,
-        token=TokenSource(env=s.lizzy_token_env, command=s.lizzy_token_command, account=s.name),
-    )
+    target = Target.real(account, BuildSite(root=root, docker_host=None, build_args=build_args({})))
     return dataclasses.replace(target, **changes)

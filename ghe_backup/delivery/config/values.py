@@ -25,7 +25,8 @@ Problem = tuple[str, str] | None
 Check = Callable[[Any, Any], Problem]
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
-#: The variables the container reads (docs/backup-program.md); a near miss of one is a typo.
+#: The variables the container reads (ghe_backup/backup/settings.py's ENVIRONMENT, docs/backup-program.md);
+#: a near miss of one is a typo.
 CONTAINER_ENVIRONMENT = (
     "GHE_HOSTNAME",
     "GHE_NUM_SNAPSHOTS",
@@ -34,6 +35,9 @@ CONTAINER_ENVIRONMENT = (
     "REQUIRE_DATA_MOUNT",
     "GHE_EXTRA_SSH_OPTS",
     "GHE_EXTRA_RSYNC_OPTS",
+    "RSYNC_BWLIMIT",
+    "GHE_KNOWN_HOSTS",
+    "SSH_HOST_KEY_POLICY",
     "GHE_BACKUP_CONFIG",
     "GHE_BACKUP_COMMAND",
     "BACKUP_SCHEDULE",
@@ -43,15 +47,19 @@ CONTAINER_ENVIRONMENT = (
     "MIN_FREE_BYTES",
     "MIN_FREE_PERCENT",
     "KMS_REGION",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
     "AWS_EC2_METADATA_SERVICE_ENDPOINT",
     "METADATA_TIMEOUT",
     "TAUPAGE_CONFIG",
     "SSH_KEY_SECRET_FILE",
     "SSH_KEY_PATH",
+    "HOME",
     "SSH_KEY_REPLACE",
     "STALE_MARKER_AGE",
     "STALLED_SNAPSHOT_AGE",
     "SHUTDOWN_GRACE",
+    "STATE_TABLE",
 )
 MAX_SNAPSHOTS = 1000
 DEPLOY_TIMEOUT = (60, 6 * 3600)  # seconds: a stack takes minutes; longer hides a hung deploy

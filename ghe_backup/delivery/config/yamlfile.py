@@ -15,6 +15,7 @@ Reading is bounded, so no input hangs, exhausts memory or ends in a traceback:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,7 +73,25 @@ def load_yaml(path: Path, *, number_keys_under: Iterable[str] = ()) -> YamlDocum
     return parse_yaml(read_text(path), path, number_keys_under=number_keys_under)
 
 
+#: Documents parsed in this process, by text (PyYAML's pure-Python composer, which our checks
+#: need, takes milliseconds per file; a run reads the same files more than once, and the tests read
+#: the same fixture files hundreds of times). Only good documents are kept; each caller gets a copy.
+_PARSED: dict[tuple[str, frozenset[str]], tuple[Any, dict[KeyPath, int]]] = {}
+_PARSED_MAX = 256
+
+
 def parse_yaml(text: str, path: Path, *, number_keys_under: Iterable[str] = ()) -> YamlDocument:
+    key = (text, frozenset(number_keys_under))
+    found = _PARSED.get(key)
+    if found is None:
+        document = _parse_yaml(text, path, key[1])
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        found = _PARSED[key] = (copy.deepcopy(document.data), document.lines)
+    return YamlDocument(path=path, data=copy.deepcopy(found[0]), lines=dict(found[1]))
+
+
+def _parse_yaml(text: str, path: Path, number_keys_under: frozenset[str]) -> YamlDocument:
     where = display_path(path)
     loader = None
     try:
@@ -80,7 +99,7 @@ def parse_yaml(text: str, path: Path, *, number_keys_under: Iterable[str] = ()) 
         node = loader.get_single_node()
         lines: dict[KeyPath, int] = {}
         if node is not None:
-            _Check(loader, frozenset(number_keys_under)).document(node)
+            _Check(loader, number_keys_under).document(node)
             _collect_lines(node, (), lines)
             data = loader.construct_document(node)
         else:

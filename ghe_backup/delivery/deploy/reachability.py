@@ -57,19 +57,11 @@ def probe_role(target: Target, timeout: float = AWS_TIMEOUT) -> str:
     from botocore.config import Config
 
     from ghe_backup.delivery.deploy.guard import check_caller
-    from ghe_backup.plumbing.aws import account_access, caller_account
+    from ghe_backup.plumbing.aws import caller_account
 
     config = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=timeout, read_timeout=timeout)
     s = target.settings
-    access = account_access(
-        name=s.name,
-        account_id=s.account_id,
-        region=s.region,
-        deploy_role=s.deploy_role,
-        endpoint_url=target.aws.url,
-        credentials=target.aws.credentials,
-        config=config,
-    )
+    access = target.access(config=config)  # the deploy that follows acts with this role session
     if s.deploy_role:
         return f"assumed role {s.deploy_role} in {s.account_id}"
     check_caller(target, caller_account(access, s.name, config))

@@ -352,6 +352,9 @@ def _deploy(
 
     stacks = steps.guard(target, conn)
     interrupts.checkpoint("any change")
+    agent_checked = any(s.status not in steps.HEALTHY for s in stacks)
+    if agent_checked:  # leftovers are removed through the deployer
+        steps.check_agent(target, conn, stacks)
     progress.at("tidying up", "nothing was changed but leftovers of earlier runs")
     stacks = steps.tidy(target, conn, stacks, budget, log)
     lap("guard")
@@ -364,6 +367,8 @@ def _deploy(
         log(f"up to date ({running.name}, image {image.digest}, AMI {running.ami}); nothing changed")
         attempt.result, attempt.stack_version, attempt.left = "up to date", running.version, f"runs {running.name}"
         return _result(target, plan, running.name, running.version, "up to date", changed=False, seconds=laps)
+    if not agent_checked:
+        steps.check_agent(target, conn, stacks)
     attempt.replaced = [p.name for p in plan.previous]
     check_approved(target, plan, assume_yes, (approved or {}).get(settings.name))
     steps.show(plan, log)

@@ -214,11 +214,15 @@ def wait(conn: Connection, stack: str, goal: str, budget: Budget, log: Log) -> O
 
 
 def guard(target: Target, conn: Connection) -> list[StackInfo]:
-    """Prove we act in the target's account (credentials, and the agent); its stacks."""
+    """Prove our credentials act in the target's account; its stacks."""
     check_caller(target, conn.account.caller_account())
-    stacks = conn.account.list_stacks(target.stack_base)
+    return conn.account.list_stacks(target.stack_base)
+
+
+def check_agent(target: Target, conn: Connection, stacks: list[StackInfo]) -> None:
+    """Prove the deployer acts in the same account (Lizzy: its stacks are the account's), before it
+    changes anything. Not needed when nothing changes: a no-op never calls the agent."""
     conn.deployer.check(target.stack_base, [s.name for s in stacks])
-    return stacks
 
 
 def tidy(target: Target, conn: Connection, stacks: list[StackInfo], budget: Budget, log: Log) -> list[StackInfo]:

@@ -79,13 +79,22 @@ def file_entry(root: Path, name: str) -> bytes:
 
 @functools.cache  # one interpreter per process; a run hashes twice (before and after the tests)
 def python_identity() -> tuple[str, ...]:
-    """The interpreter and the distributions installed for it (the lock, as actually installed)."""
-    from importlib import metadata
+    """The interpreter and the distributions installed for it (the lock, as actually installed).
 
-    installed = sorted(
-        f"{d.metadata['Name'] or ''}=={d.version}".lower() for d in metadata.distributions() if d.metadata
-    )
-    return (sys.version, sys.implementation.cache_tag or "", *installed)
+    Each distribution as its metadata folder names it (``name-version.dist-info``): installing,
+    upgrading or removing one renames its folder. Reading every METADATA file instead (what
+    ``importlib.metadata`` does) cost 0.1-0.2 s of CPU on every deploy, for the same answer.
+    """
+    installed = set()
+    for entry in sys.path:
+        try:
+            with os.scandir(entry or ".") as found:
+                for item in found:
+                    if item.name.endswith((".dist-info", ".egg-info")):
+                        installed.add(item.name.rsplit(".", 1)[0].lower().replace("_", "-"))
+        except OSError:  # not a folder (a zip, a missing path entry)
+            continue
+    return (sys.version, sys.implementation.cache_tag or "", *sorted(installed))
 
 
 def gate_key(root: Path, selection: Iterable[str]) -> GateKey | None:

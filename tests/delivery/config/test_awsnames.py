@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from ghe_backup.delivery.config import awsnames
 
 
@@ -45,6 +47,7 @@ def test_no_data_means_no_check_not_a_refusal(monkeypatch, tmp_path):
         awsnames.instance_types.cache_clear()
 
 
+@pytest.mark.process
 def test_loading_does_not_import_botocore():
     code = (
         "import sys; from ghe_backup.delivery.config import awsnames;"

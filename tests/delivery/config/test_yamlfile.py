@@ -153,3 +153,25 @@ def test_load_yaml_refuses_what_is_not_a_regular_file(tmp_path, monkeypatch):
     (tmp_path / "a.yaml").symlink_to("/dev/zero")
     with pytest.raises(ConfigError, match="a.yaml: is a character device, not a file"):
         load_yaml(tmp_path / "a.yaml")
+
+
+def test_a_text_is_parsed_once_and_each_caller_gets_its_own_copy(tmp_path, monkeypatch):
+    from ghe_backup.delivery.config import yamlfile
+
+    made = []
+    original = yamlfile._Loader.__init__
+    monkeypatch.setattr(yamlfile._Loader, "__init__", lambda self, *a: made.append(a) or original(self, *a))
+    text = "pipeline:\n  region: eu-central-1\n  ports: [1, 2]\n"
+    first = yamlfile.parse_yaml(text, tmp_path / "a.yaml")
+    first.data["pipeline"]["ports"].append(3)
+    second = yamlfile.parse_yaml(text, tmp_path / "b.yaml")
+    assert second.data == {"pipeline": {"region": "eu-central-1", "ports": [1, 2]}} and len(made) <= 1
+    assert second.path == tmp_path / "b.yaml" and second.line_of(("pipeline", "region")) == 2
+
+
+def test_a_bad_text_names_its_own_file_every_time(tmp_path):
+    from ghe_backup.delivery.config import yamlfile
+
+    for name in ("one.yaml", "two.yaml"):
+        with pytest.raises(ConfigError, match=f"{name}:2: "):
+            yamlfile.parse_yaml("a: 1\na: 2\n", tmp_path / name)

@@ -230,6 +230,25 @@ def test_an_agent_of_another_account_changes_nothing(target):
     assert changes(account) == []
 
 
+def test_the_agent_is_checked_before_any_change_and_never_for_a_no_op(target):
+    account, store = FakeAccount(account_id=target.settings.account_id), FakeStore()
+    first = deploy(target, account, FakeDeployer(account), store)
+    assert [c[0] for c in account.calls if c[0] in ("check", "create", "delete")] == ["check", "create"]
+    account.calls.clear()
+    refusal = WrongAccount("staging: the Lizzy agent does not see account 210987654321's stacks")
+    again = deploy(target, account, FakeDeployer(account, refuse=refusal), store)  # the agent is not asked
+    assert (again.changed, again.stack) == (False, first.stack) and ("check",) not in account.calls
+
+
+def test_an_agent_of_another_account_removes_no_leftover(target):
+    account = FakeAccount(account_id=target.settings.account_id)
+    account.add("ghe-backup-halfd261102000000", "halfd261102000000", status="CREATE_FAILED", image_tag="half")
+    refusal = WrongAccount("staging: the Lizzy agent does not see account 210987654321's stacks")
+    with pytest.raises(WrongAccount):
+        deploy(target, account, FakeDeployer(account, refuse=refusal))
+    assert changes(account) == [] and list(account.stacks) == ["ghe-backup-halfd261102000000"]
+
+
 def test_an_agent_of_another_empty_account_is_caught_after_its_create_and_cleaned_up(target):
     account, other = FakeAccount(account_id=target.settings.account_id), FakeAccount(account_id="123456789012")
     deployer = FakeDeployer(account, elsewhere=other)  # both accounts empty: the stack lists agree

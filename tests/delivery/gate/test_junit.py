@@ -76,6 +76,7 @@ def test_junit_report_has_one_testcase_per_test_run(tmp_path, capfd):
     assert [c.get("name") for c in cases if c.find("skipped") is not None] == ["test_skipped"]
 
 
+@pytest.mark.process
 def test_junit_report_is_written_when_tests_fail_and_names_the_failure(tmp_path):
     (tmp_path / "test_red.py").write_text("def test_green():\n    pass\n\ndef test_red():\n    assert 1 == 2\n")
     report = tmp_path / "junit.xml"
@@ -86,6 +87,7 @@ def test_junit_report_is_written_when_tests_fail_and_names_the_failure(tmp_path)
     assert cases["test_red"].find("failure") is not None and cases["test_green"].find("failure") is None
 
 
+@pytest.mark.process
 def test_junit_path_is_relative_to_where_inv_started_not_the_checkout(tmp_path, monkeypatch):
     project, here = tmp_path / "project", tmp_path / "here"
     project.mkdir()

@@ -75,6 +75,7 @@ def recorded(repo) -> list[str]:
 # --- running pytest for real ------------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_a_pass_passes_the_stage_and_as_a_prerequisite_its_output_goes_to_stderr(repo, tmp_path, capfd):
     with contextlib.redirect_stdout(sys.stderr):  # as the executor runs a prerequisite
         result = gate(repo)
@@ -84,6 +85,7 @@ def test_a_pass_passes_the_stage_and_as_a_prerequisite_its_output_goes_to_stderr
     assert runs(tmp_path / "runs") == 1 and recorded(repo) == [result.key]
 
 
+@pytest.mark.process
 def test_failing_tests_fail_the_stage_and_are_not_remembered(repo, tmp_path, monkeypatch):
     monkeypatch.setenv("GATE_RED", "1")
     with pytest.raises(StageFailed, match=r"unit tests failed \(pytest exit 1\)"):
@@ -100,6 +102,7 @@ def test_workers_follow_the_usable_cores(monkeypatch):
     assert "-n" not in unit_tests.pytest_command(["-m", "x"], 0)
 
 
+@pytest.mark.process
 def test_sigterm_to_the_stage_stops_pytest_and_records_nothing(repo, tmp_path):
     """A cancelled CI job: SIGTERM to the stage only. (Ctrl-C reaches pytest itself; see the fake above.)"""
     started = tmp_path / "started"
