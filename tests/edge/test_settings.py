@@ -134,6 +134,7 @@ def test_every_setting_has_its_variable():
     assert settings.setting_variables() == {
         "INVOKE_GHE_SANDBOX",
         "INVOKE_GHE_PARALLEL",
+        "INVOKE_GHE_ENGINE_TIMEOUT",
         "INVOKE_GHE_IMAGE_BASE_IMAGE",
         "INVOKE_GHE_IMAGE_BACKUP_UTILS_SOURCE",
         "INVOKE_GHE_IMAGE_BACKUP_UTILS_VERSION",
@@ -150,3 +151,14 @@ def test_invoke_config_settings_are_checked_up_front(monkeypatch):
         settings.check_config(Config(overrides={"ghe": {"image": {"base_image": 12}}}))
     with pytest.raises(UsageError, match=r"ghe.image.backup_utils_source \(Invoke config\): 'svn' is not allowed"):
         settings.check_config(Config(overrides={"ghe": {"image": {"backup_utils_source": "svn"}}}))
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "4", "3601", "-1", "ten", ""])
+def test_an_engine_timeout_out_of_range_is_bad_input(value):
+    with pytest.raises(UsageError, match=r"ghe.engine_timeout \(Invoke config\): .* is not a number of seconds"):
+        settings.engine_timeout(Config(overrides={"ghe": {"engine_timeout": value}}))
+
+
+def test_the_engine_timeout_defaults_to_five_minutes():
+    assert settings.engine_timeout(Config(overrides={"ghe": {}})) == 300
+    assert settings.engine_timeout(Config(overrides={"ghe": {"engine_timeout": " 20 "}})) == 20
