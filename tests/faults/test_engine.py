@@ -5,6 +5,10 @@ to it through a unix-socket proxy of its own (tests/support/socket_proxy.py) and
 dies or stops. To the pipeline that is exactly an engine that died (the stream cut, then nothing
 listening) or hung (the connection open, nothing sent). The proxy holds at a chosen point of the
 engine's answer (a build step, the first upload), so the fault lands in that phase every time.
+
+The faults during the build and the push are those of a real ``inv deploy`` of staging, which
+runs a version already: the deploy stops before its deploy stage, and the account still runs that
+version on the same data volume.
 """
 
 from __future__ import annotations
@@ -32,7 +36,15 @@ def new_code(box: FaultBox) -> None:
     commit_all(box.root, "a new version")
 
 
+DEPLOY = ("deploy", "--account=staging", "--sandbox", "--yes")
+
+
 def engine_fault(box: FaultBox, hold_on: str, sig: signal.Signals, *argv: str) -> Outcome:
+    """``inv ARGV`` (tests stubbed) with the engine proxy killed or stopped once it relayed ``hold_on``;
+    staging's stacks and data volume before and after."""
+    if not box.stacks("staging"):
+        box.running("staging", "old1")
+    before = {"stacks_before": box.stacks("staging"), "volume_before": box.volume("staging")}
     new_code(box)
     box.start_proxy(hold_on=hold_on)
     run = box.run(*argv, stubs="test")
@@ -42,16 +54,26 @@ def engine_fault(box: FaultBox, hold_on: str, sig: signal.Signals, *argv: str) -
     assert held, f"the run never got to {hold_on!r}:\n{outcome.stderr}"
     box.stop_proxy()  # a stopped one is killed too
     box.start_proxy()  # the next case starts with an engine
+    outcome.after.update(before, stacks=box.stacks("staging"), volume=box.volume("staging"))
     return outcome
+
+
+def account_unchanged(outcome: Outcome) -> None:
+    """Nothing was deployed: staging runs what it ran, on the same data volume."""
+    [(_, status)] = outcome.after["stacks_before"].items()
+    assert status == "CREATE_COMPLETE"
+    assert outcome.after["stacks"] == outcome.after["stacks_before"]
+    assert outcome.after["volume"] == outcome.after["volume_before"] is not None
+    assert not [x for _, x in outcome.lines if re.search(r"POST|DELETE", x)]
 
 
 def names_engine(line: str) -> bool:
     return bool(re.search(r"the Docker engine at unix://\S+-engine\.sock", line))
 
 
-@scenario("engine", engine_proxy=True)
+@scenario("engine", engine_proxy=True, seconds=30)
 def engine_killed_during_the_build(box: FaultBox) -> Outcome:
-    return engine_fault(box, BUILD_STEP, signal.SIGKILL, "image", "--sandbox")
+    return engine_fault(box, BUILD_STEP, signal.SIGKILL, *DEPLOY)
 
 
 @pytest.mark.fault("engine_killed_during_the_build")
@@ -62,11 +84,12 @@ def test_an_engine_killed_during_the_build(faults):
     assert outcome.seconds < 30
     assert outcome.at(r"^Step \d+/\d+") is not None  # it was building
     assert outcome.at(r"^built ghe-backup") is None
+    account_unchanged(outcome)
 
 
-@scenario("engine", engine_proxy=True)
+@scenario("engine", engine_proxy=True, seconds=15)
 def engine_hung_during_the_build(box: FaultBox) -> Outcome:
-    return engine_fault(box, BUILD_STEP, signal.SIGSTOP, "image", "--sandbox")
+    return engine_fault(box, BUILD_STEP, signal.SIGSTOP, *DEPLOY)
 
 
 @pytest.mark.fault("engine_hung_during_the_build")
@@ -77,11 +100,12 @@ def test_an_engine_hung_during_the_build(faults):
     assert f"sent nothing for {ENGINE_TIMEOUT}s during the image build (hung?)" in line, line
     assert "ghe.engine_timeout" in line, line
     assert ENGINE_TIMEOUT <= outcome.seconds < ENGINE_TIMEOUT + 30
+    account_unchanged(outcome)
 
 
-@scenario("engine", engine_proxy=True)
+@scenario("engine", engine_proxy=True, seconds=10)
 def engine_killed_during_the_push(box: FaultBox) -> Outcome:
-    outcome = engine_fault(box, UPLOADING, signal.SIGKILL, "push", "--account=staging", "--sandbox")
+    outcome = engine_fault(box, UPLOADING, signal.SIGKILL, *DEPLOY)
     outcome.after["tags"] = registry_tags(box, "staging")
     return outcome
 
@@ -95,11 +119,12 @@ def test_an_engine_killed_during_the_push(faults):
     assert outcome.at(r"^built ghe-backup") is not None and outcome.at(r"staging: pushing") is not None
     tag = re.search(r"staging: pushing \S+:(\S+)$", outcome.stderr, re.M)[1]
     assert tag not in outcome.after["tags"]  # no tag for a half-pushed image
+    account_unchanged(outcome)
 
 
-@scenario("engine", engine_proxy=True)
+@scenario("engine", engine_proxy=True, seconds=20)
 def engine_hung_during_the_push(box: FaultBox) -> Outcome:
-    return engine_fault(box, UPLOADING, signal.SIGSTOP, "push", "--account=staging", "--sandbox")
+    return engine_fault(box, UPLOADING, signal.SIGSTOP, *DEPLOY)
 
 
 @pytest.mark.fault("engine_hung_during_the_push")
@@ -109,9 +134,10 @@ def test_an_engine_hung_during_the_push(faults):
     assert names_engine(line), line
     assert re.search(rf"sent nothing for {ENGINE_TIMEOUT}s during the push to 127\.0\.0\.1:\d+ \(hung\?\)", line), line
     assert ENGINE_TIMEOUT <= outcome.seconds < ENGINE_TIMEOUT + 60
+    account_unchanged(outcome)
 
 
-@scenario("engine", engine_proxy=True)
+@scenario("engine", engine_proxy=True, seconds=5)
 def engine_down_before_the_run(box: FaultBox) -> Outcome:
     box.stop_proxy()
     outcome = box.run("deploy", "--account=staging", "--sandbox", "--yes", stubs="test").finish(60)

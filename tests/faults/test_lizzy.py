@@ -45,7 +45,7 @@ def look(box: FaultBox, outcome: Outcome) -> Outcome:
 # -- back within the deploy's budget: the new version is deployed ------------------------------
 
 
-@scenario("lizzy-quick")
+@scenario("lizzy-quick", seconds=60)
 def lizzy_killed_after_the_delete_back_within_the_budget(box: FaultBox) -> Outcome:
     def fault(run):
         box.kill(AGENT)
@@ -71,7 +71,7 @@ def test_an_agent_back_within_the_budget_gets_the_new_version_deployed(faults):
 # -- killed before the delete: the old stack still runs and is kept -----------------------------
 
 
-@scenario("lizzy-quick")
+@scenario("lizzy-quick", seconds=90)
 def lizzy_killed_before_the_delete(box: FaultBox) -> Outcome:
     def fault(run):
         box.kill(AGENT)
@@ -102,10 +102,36 @@ def test_an_agent_killed_before_the_delete_leaves_the_old_version_running(faults
     assert not outcome.after["lock_held"] and outcome.after["history"]["result"] == "restored"
 
 
+# -- killed once the new stack was created: the wait reads AWS, the deploy goes on ---------------
+
+
+@scenario("registry", seconds=30)
+def lizzy_killed_while_the_stack_settles(box: FaultBox) -> Outcome:
+    def fault(run):
+        box.kill(AGENT)
+        run.resume()
+
+    _, outcome = replace_version(box, "after:create", fault)
+    look(box, outcome)
+    box.up()
+    return outcome
+
+
+@pytest.mark.fault("lizzy_killed_while_the_stack_settles")
+def test_an_agent_killed_while_the_new_stack_settles_does_not_stop_the_deploy(faults):
+    outcome = faults.outcome("lizzy_killed_while_the_stack_settles")
+    assert outcome.code == 0 and not outcome.errors and "Traceback" not in outcome.stderr, outcome.stderr
+    assert outcome.seconds < BUDGET
+    [(name, status)] = outcome.after["stacks"].items()
+    assert name.startswith("ghe-backup-new2") and status == "CREATE_COMPLETE"
+    assert outcome.after["volume"] == outcome.after["volume_before"]
+    assert not outcome.after["lock_held"] and outcome.after["history"]["result"] == "succeeded"
+
+
 # -- back after the budget, in time for the restore: the previous version is restored -----------
 
 
-@scenario("lizzy-restore")
+@scenario("lizzy-restore", seconds=110)
 def lizzy_killed_after_the_delete_back_for_the_restore(box: FaultBox) -> Outcome:
     def fault(run):
         box.kill(AGENT)
@@ -137,7 +163,7 @@ def test_an_agent_back_after_the_budget_gets_the_previous_version_restored(fault
 # -- never back: nothing runs, and the message says so and what to run ---------------------------
 
 
-@scenario("lizzy-down", long=True)
+@scenario("lizzy-down", seconds=190)
 def lizzy_killed_after_the_delete_and_kept_down(box: FaultBox) -> Outcome:
     # A real image in staging's registry, so that the rollback the message names can run.
     pushed = box.run("push", "--account=staging", "--sandbox", stubs="test").finish(300)
@@ -182,7 +208,7 @@ def test_an_agent_that_never_comes_back_leaves_a_line_saying_nothing_runs_and_wh
     assert status == "CREATE_COMPLETE"
 
 
-@scenario("lizzy-down", long=True)
+@scenario("lizzy-down", seconds=5)
 def lizzy_down_before_the_run(box: FaultBox) -> Outcome:
     box.kill(AGENT)
     before = box.stacks("staging")
@@ -205,7 +231,7 @@ def test_an_agent_down_before_the_run_stops_it_before_anything_changes(faults):
 # -- hung: it takes the connection and never answers ---------------------------------------------
 
 
-@scenario("lizzy-hung", long=True)
+@scenario("lizzy-hung", seconds=180)
 def lizzy_hung_after_the_delete(box: FaultBox) -> Outcome:
     def fault(run):
         box.stop(AGENT)

@@ -3,11 +3,13 @@
 A fault scenario is a function of a ``FaultBox`` (a private sandbox, tests/support/private_sandbox.py)
 that runs a real ``inv`` process (tests/support/pipeline_process.py), kills or stops a component
 (SIGKILL, SIGSTOP) at a chosen phase, and returns what it saw as an ``Outcome``. Scenarios are
-registered with ``@scenario(lane)``: scenarios of one lane share a sandbox and run one after the
-other in the order they are defined; lanes run at the same time (most scenarios wait out a
-deploy budget of retries, so running them one after another would take many minutes). The
-tests/faults conftest starts every lane a selected test needs (its ``fault`` marker names its
-scenario), and each test asserts on its scenario's outcome.
+registered with ``@scenario(lane, seconds=...)``: scenarios of one lane share a sandbox and run one
+after the other in the order they are defined; lanes run at the same time (most scenarios wait out a
+deploy budget of retries, so running them one after another would take many minutes). A few
+sandboxes start at a time (on 2 cores more at once only slow each other down), the longest lanes
+first (``seconds``: what a scenario takes once its sandbox is up), so the suite takes about as long
+as its longest lane. The tests/faults conftest starts every lane a selected test needs (its
+``fault`` marker names its scenario), and each test asserts on its scenario's outcome.
 
 Components: the processes in the sandbox's ``.sandbox/pids`` (``aws`` is moto, ``lizzy-<account>``,
 ``registry-<account>``, ``tokeninfo``), and, for a lane that asks for it, a unix-socket proxy in
@@ -45,7 +47,7 @@ BUDGET = 60
 DEADLINE = BUDGET + BUDGET + 90
 #: Seconds the Docker engine may stay silent in the engine lanes (ghe.engine_timeout).
 ENGINE_TIMEOUT = 10
-#: Sandboxes started at the same time (long lanes first).
+#: Sandboxes started at the same time (the longest lanes first).
 STARTING = 4
 
 
@@ -382,13 +384,34 @@ class Scenario:
     name: str
     lane: str
     run: Callable[[FaultBox], Outcome]
+    seconds: float
+
+
+class InTurn:
+    """At most ``slots`` holders at once, let in in the order of their tickets (0, 1, 2, ...)."""
+
+    def __init__(self, slots: int):
+        self.slots, self.next = slots, 0
+        self.changed = threading.Condition()
+
+    @contextlib.contextmanager
+    def admit(self, ticket: int) -> Any:
+        with self.changed:
+            self.changed.wait_for(lambda: self.next == ticket and self.slots > 0)
+            self.next, self.slots = self.next + 1, self.slots - 1
+            self.changed.notify_all()
+        try:
+            yield
+        finally:
+            with self.changed:
+                self.slots += 1
+                self.changed.notify_all()
 
 
 @dataclasses.dataclass
 class Lane:
     name: str
     engine_proxy: bool = False
-    long: bool = False  # waits out budgets: its sandbox starts first
 
 
 SCENARIOS: dict[str, Scenario] = {}
@@ -396,16 +419,15 @@ LANES: dict[str, Lane] = {}
 
 
 def scenario(
-    lane: str, *, engine_proxy: bool = False, long: bool = False
+    lane: str, *, seconds: float, engine_proxy: bool = False
 ) -> Callable[[Callable[[FaultBox], Outcome]], Any]:
-    """Register a scenario in ``lane`` (a lane asking for the engine proxy gets it from its start; a
-    ``long`` one, waiting out the deploy's and the restore's budgets, gets its sandbox first)."""
+    """Register a scenario in ``lane`` (a lane asking for the engine proxy gets it from its start).
+    ``seconds``: about what it takes on 2 cores (a lane's sum orders the sandboxes' start)."""
 
     def register(run: Callable[[FaultBox], Outcome]) -> Callable[[FaultBox], Outcome]:
-        SCENARIOS[run.__name__] = Scenario(run.__name__, lane, run)
+        SCENARIOS[run.__name__] = Scenario(run.__name__, lane, run, seconds)
         known = LANES.setdefault(lane, Lane(lane))
         known.engine_proxy = known.engine_proxy or engine_proxy
-        known.long = known.long or long
         return run
 
     return register
@@ -426,7 +448,7 @@ class Runner:
         self.threads: list[threading.Thread] = []
         self.started = time.monotonic()
         self.marks: list[str] = []  # when each lane got where (the summary at the end)
-        self.starting = threading.Semaphore(STARTING)
+        self.starting = InTurn(STARTING)
 
     def start(self) -> None:
         from support.private_sandbox import free_port_base
@@ -436,22 +458,24 @@ class Runner:
             base = free_port_base(first)
             bases.append(base)
             first = base + 131
-        lanes = sorted(self.lanes.items(), key=lambda item: not LANES[item[0]].long)  # long lanes first
-        for (lane, scenarios), base in zip(lanes, bases, strict=True):
-            thread = threading.Thread(target=self._lane, args=(lane, scenarios, base), daemon=True)
+        # the longest lanes (of the scenarios wanted) get their sandbox first
+        lanes = sorted(self.lanes.items(), key=lambda item: -sum(s.seconds for s in item[1]))
+        for ticket, ((lane, scenarios), base) in enumerate(zip(lanes, bases, strict=True)):
+            thread = threading.Thread(target=self._lane, args=(lane, scenarios, base, ticket), daemon=True)
             thread.start()
             self.threads.append(thread)
 
-    def _lane(self, lane: str, scenarios: list[Scenario], base: int) -> None:
+    def _lane(self, lane: str, scenarios: list[Scenario], base: int, ticket: int) -> None:
         box: FaultBox | None = None
         try:
-            root = self.workdir / lane
-            root.mkdir()
-            box = FaultBox(root, base, engine_proxy=LANES[lane].engine_proxy)
-            self.boxes.append(box)
-            if box.socket is not None:
-                box.start_proxy()
-            with self.starting:  # a few at a time: on 2 cores, eleven at once delay every one of them
+            # a few at a time, in turn: on 2 cores, eleven at once delay every one of them
+            with self.starting.admit(ticket):
+                root = self.workdir / lane
+                root.mkdir()
+                box = FaultBox(root, base, engine_proxy=LANES[lane].engine_proxy)
+                self.boxes.append(box)
+                if box.socket is not None:
+                    box.start_proxy()
                 box.up()
             self.marks.append(f"lane {lane}: sandbox up at {time.monotonic() - self.started:.0f}s")
         except BaseException as err:  # every scenario of the lane reports it
