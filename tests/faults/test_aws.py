@@ -50,7 +50,7 @@ def tried(line: str) -> bool:
 # -- killed: exit 3 within the deadline, one line saying what may run ----------------------------
 
 
-@scenario("aws-create", seconds=150)
+@scenario("aws-create", seconds=149)
 def aws_killed_during_the_create(box: FaultBox) -> Outcome:
     return killed(box, "before:create")
 
@@ -72,7 +72,7 @@ def test_aws_killed_during_the_create(faults):
     assert 2 * (BUDGET - 10) <= outcome.seconds < DEADLINE
 
 
-@scenario("aws-create", seconds=5)
+@scenario("aws-create", seconds=2)
 def aws_down_before_the_run(box: FaultBox) -> Outcome:
     box.kill(AWS)  # still down from the case before, or killed now
     return box.deploy("staging").finish(60)
@@ -87,7 +87,7 @@ def test_aws_down_before_the_run_stops_it_before_anything_changes(faults):
     assert not [x for x in outcome.lines if re.search(r"POST|DELETE|building|pushing", x[1])], line
 
 
-@scenario("aws-wait", seconds=160)
+@scenario("aws-wait", seconds=143)
 def aws_killed_while_waiting_for_the_new_stack(box: FaultBox) -> Outcome:
     return killed(box, "after:create")
 
@@ -108,7 +108,7 @@ def test_aws_killed_while_waiting_for_the_new_stack(faults):
     assert 2 * (BUDGET - 10) <= outcome.seconds < DEADLINE
 
 
-@scenario("aws-delete", seconds=160)
+@scenario("aws-delete", seconds=146)
 def aws_killed_during_the_delete(box: FaultBox) -> Outcome:
     return killed(box, "before:delete")
 
@@ -127,7 +127,7 @@ def test_aws_killed_during_the_delete(faults):
 # -- hung for good: the deadline holds; afterwards the account is as the line says -----------------
 
 
-@scenario("aws-hung", seconds=215)
+@scenario("aws-hung", seconds=219)
 def aws_hung_while_waiting_for_the_new_stack(box: FaultBox) -> Outcome:
     def fault(run):
         box.stop(AWS)
@@ -181,12 +181,12 @@ def stopped_a_while(box: FaultBox, pause: str) -> Outcome:
     return outcome
 
 
-@scenario("aws-pauses", seconds=80)
+@scenario("aws-pauses", seconds=65)
 def aws_stopped_a_while_during_the_wait(box: FaultBox) -> Outcome:
     return stopped_a_while(box, "after:create")
 
 
-@scenario("aws-pauses", seconds=50)
+@scenario("aws-pauses", seconds=53)
 def aws_stopped_a_while_during_the_delete(box: FaultBox) -> Outcome:
     return stopped_a_while(box, "before:delete")
 

@@ -71,7 +71,7 @@ def names_engine(line: str) -> bool:
     return bool(re.search(r"the Docker engine at unix://\S+-engine\.sock", line))
 
 
-@scenario("engine", engine_proxy=True, seconds=30)
+@scenario("engine", engine_proxy=True, seconds=35)
 def engine_killed_during_the_build(box: FaultBox) -> Outcome:
     return engine_fault(box, BUILD_STEP, signal.SIGKILL, *DEPLOY)
 
@@ -87,7 +87,7 @@ def test_an_engine_killed_during_the_build(faults):
     account_unchanged(outcome)
 
 
-@scenario("engine", engine_proxy=True, seconds=15)
+@scenario("engine", engine_proxy=True, seconds=20)
 def engine_hung_during_the_build(box: FaultBox) -> Outcome:
     return engine_fault(box, BUILD_STEP, signal.SIGSTOP, *DEPLOY)
 
@@ -122,7 +122,7 @@ def test_an_engine_killed_during_the_push(faults):
     account_unchanged(outcome)
 
 
-@scenario("engine", engine_proxy=True, seconds=20)
+@scenario("engine", engine_proxy=True, seconds=22)
 def engine_hung_during_the_push(box: FaultBox) -> Outcome:
     return engine_fault(box, UPLOADING, signal.SIGSTOP, *DEPLOY)
 
@@ -137,7 +137,7 @@ def test_an_engine_hung_during_the_push(faults):
     account_unchanged(outcome)
 
 
-@scenario("engine", engine_proxy=True, seconds=5)
+@scenario("engine", engine_proxy=True, seconds=3)
 def engine_down_before_the_run(box: FaultBox) -> Outcome:
     box.stop_proxy()
     outcome = box.run("deploy", "--account=staging", "--sandbox", "--yes", stubs="test").finish(60)

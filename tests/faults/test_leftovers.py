@@ -31,7 +31,7 @@ def leave_stack_in_progress(box: FaultBox, account: str) -> None:
         assert "no-such-role" in str(err), err
 
 
-@scenario("lizzy-restore", seconds=40)
+@scenario("lizzy-restore", seconds=68)
 def a_stack_left_in_progress_by_an_earlier_run(box: FaultBox) -> Outcome:
     old = box.running("staging", "old1")
     volume = box.volume("staging")

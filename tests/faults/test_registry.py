@@ -39,7 +39,7 @@ def empty_registry(box: FaultBox) -> None:
     box.up()
 
 
-@scenario("registry", seconds=60)
+@scenario("registry", seconds=56)
 def registry_killed_during_the_push(box: FaultBox) -> Outcome:
     return push(box, lambda run: box.kill(REGISTRY))
 
@@ -57,7 +57,7 @@ def test_a_registry_killed_during_the_push(faults):
     assert outcome.seconds < 120
 
 
-@scenario("registry", seconds=5)
+@scenario("registry", seconds=12)
 def registry_down_before_the_run(box: FaultBox) -> Outcome:
     box.kill(REGISTRY)
     outcome = box.run("push", "--account=prod", "--sandbox", stubs="test").finish(60)
@@ -74,7 +74,7 @@ def test_a_registry_down_before_the_run_stops_it_before_anything_is_built(faults
     assert not [x for x in outcome.lines if re.search(r"building|pushing", x[1])]
 
 
-@scenario("registry", seconds=25)
+@scenario("registry", seconds=28)
 def registry_back_while_the_engine_retries(box: FaultBox) -> Outcome:
     def fault(run):
         box.kill(REGISTRY)
@@ -95,7 +95,7 @@ def test_a_registry_back_while_the_engine_retries_gets_the_push(faults):
     assert tag in outcome.after["tags"]
 
 
-@scenario("registry", seconds=25)
+@scenario("registry", seconds=22)
 def registry_hung_during_the_push(box: FaultBox) -> Outcome:
     empty_registry(box)
     outcome = push(box, lambda run: box.stop(REGISTRY))

@@ -174,6 +174,7 @@ class FaultBox:
         self.socket = root.parent / f"{root.name}-engine.sock" if engine_proxy else None
         self.proxy: subprocess.Popen | None = None
         self.stopped: list[tuple[str, int]] = []  # (component, pid) left SIGSTOPped, let go at close
+        self.closed = False
 
     @property
     def env(self) -> dict[str, str]:
@@ -197,6 +198,9 @@ class FaultBox:
         assert done.returncode == 0, done.stdout + done.stderr
 
     def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         for _, pid in self.stopped:
             with_group(pid, signal.SIGCONT)
         if self.socket is not None and (self.proxy is None or self.proxy.poll() is not None):
@@ -331,8 +335,9 @@ class FaultBox:
 
         return history.read(self.root / ".state", account)
 
-    def record_push(self, account: str, tag: str) -> None:
-        """Say ``tag`` was pushed for ``account`` (what a deploy with push stubbed deploys)."""
+    def record_push(self, account: str, tag: str, digest: str | None = None) -> None:
+        """Say ``tag`` was pushed for ``account`` (what a deploy with push stubbed deploys); ``digest``:
+        the one it has in the registry (default: a made-up one: nothing is pulled in the sandbox)."""
         from ghe_backup.delivery.push.records import PushResult, record_push
 
         registry = self.state["registries"][account]
@@ -343,7 +348,7 @@ class FaultBox:
                 registry=registry,
                 repository=f"{registry}/ghe-backup",
                 tag=tag,
-                digest="sha256:" + tag.encode().hex().ljust(64, "0")[:64],
+                digest=digest or "sha256:" + tag.encode().hex().ljust(64, "0")[:64],
                 image_id="sha256:1",
                 uploaded_bytes=0,
                 skipped=True,
@@ -352,9 +357,33 @@ class FaultBox:
             ),
         )
 
-    def running(self, account: str, tag: str) -> str:
-        """Deploy ``tag`` (push stubbed) so the account runs a version; its stack's name."""
-        self.record_push(account, tag)
+    def push_tiny_image(self, account: str, tag: str) -> str:
+        """A tiny image (one small file) really in the account's registry as ``ghe-backup:TAG``, recorded as
+        pushed: a rollback to it finds it with its digest, at a fraction of a real build and push's cost."""
+        import io
+        import tarfile
+
+        import docker
+
+        data = io.BytesIO()
+        with tarfile.open(fileobj=data, mode="w") as tar:
+            info = tarfile.TarInfo(f"fault-{tag}")
+            info.size = len(tag)
+            tar.addfile(info, io.BytesIO(tag.encode()))
+        repository = f"{self.state['registries'][account]}/ghe-backup"
+        engine = docker.APIClient(base_url=self.state["docker_host"], version="auto")
+        try:
+            engine.import_image_from_data(data.getvalue(), repository=repository, tag=tag)
+            records = list(engine.push(repository, tag, stream=True, decode=True))
+        finally:
+            engine.remove_image(f"{repository}:{tag}", force=True)
+            engine.close()
+        [digest] = [r["aux"]["Digest"] for r in records if isinstance(r.get("aux"), dict) and "Digest" in r["aux"]]
+        return digest
+
+    def running(self, account: str, tag: str, digest: str | None = None) -> str:
+        """Deploy ``tag`` (push stubbed; ``digest``: see ``record_push``) so the account runs a version; its stack's name."""
+        self.record_push(account, tag, digest)
         done = self.deploy(account).finish(180)
         assert done.code == 0, done.stderr
         [(name, status)] = self.stacks(account).items()
@@ -490,6 +519,8 @@ class Runner:
                 self.results[item.name] = err
             self.marks.append(f"lane {lane}: {item.name} done at {time.monotonic() - self.started:.0f}s")
             self.done[item.name].set()
+        with contextlib.suppress(Exception):  # down while other lanes still run (close() reports nothing)
+            box.close()
 
     def outcome(self, name: str, timeout: float = 900) -> Outcome:
         assert name in self.done, f"scenario {name} was not started (is the test marked fault({name!r})?)"
