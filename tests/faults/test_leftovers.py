@@ -1,7 +1,7 @@
 """A stack an earlier run left half made: reported, removed, never taken for the version to restore.
 
 moto leaves a stack whose resources cannot be created in CREATE_IN_PROGRESS for good (its create call
-fails; see docs/operations.md): exactly what a deploy killed during its create, or a create the agent
+fails, and the stack stays): exactly what a deploy killed during its create, or a create the agent
 took and never finished, leaves behind. The next deploy must say so, remove it, and replace the
 version that really ran (the newest stack is the leftover, so taking the newest for the previous
 version would be wrong).
