@@ -8,8 +8,8 @@ the pipeline that is exactly an engine that died (connections refused, streams c
     python socket_proxy.py LISTEN_PATH UPSTREAM_PATH [--hold-on REGEX]
 
 It prints ``ready`` once it listens. With ``--hold-on``, the first time the engine's answer on
-any connection matches REGEX (e.g. ``Step 5/`` in a build's stream) it stops relaying everything
-and prints ``held``: the test then kills or stops it, knowing the pipeline is in that phase.
+any connection matches REGEX (e.g. ``Step 5/`` in a build's stream) it relays what came before the
+match, stops relaying everything and prints ``held``: the test then kills or stops it, knowing the pipeline is in that phase.
 """
 
 from __future__ import annotations
@@ -62,7 +62,9 @@ class Proxy:
                     break
                 if answers and self.pattern is not None and not self.holding.is_set():
                     seen = tail + data
-                    if self.pattern.search(seen):
+                    found = self.pattern.search(seen)
+                    if found:  # what came before the match goes through (a build's earlier steps)
+                        sink.sendall(data[: max(0, found.start() - len(tail))])
                         self.hold()
                     tail = seen[-256:]
                 if self.holding.is_set():
