@@ -64,6 +64,7 @@ class Facts:
     plan: Plan
     deleted: list[str] = field(default_factory=list)  # previous stacks seen gone
     deleting: str | None = None  # a previous stack whose delete was asked for and not seen done
+    delete_unanswered: str | None = None  # a previous stack whose delete got no answer: it may go yet
     accepted: bool = False  # the deployer acted on the new stack's create: it may exist (complete, failed, half made)
     unanswered: bool = False  # a create of the new stack got no answer: the deployer may act on it yet
 
@@ -93,7 +94,7 @@ def retrying(call: Callable[[], Any], budget: Budget, log: Log, what: str) -> An
 
     The final error says what was being done, what did not answer and for how long it was tried.
     """
-    started, tries = budget.clock(), 0
+    started, tries, maybe_done = budget.clock(), 0, False
     while True:
         tries += 1
         try:
@@ -102,12 +103,14 @@ def retrying(call: Callable[[], Any], budget: Budget, log: Log, what: str) -> An
             fault = Unreachable(f"AWS did not answer: {err}", what="AWS")
         except Unreachable as err:
             fault = err
+        maybe_done = maybe_done or fault.maybe_done  # any try that got no answer may be carried out yet
         left = budget.until() - budget.clock()
         if left <= RETRY_PAUSE:
             spent = budget.clock() - started
             raise Unreachable(
                 f"{what}: {fault.message} (tried {tries} {'time' if tries == 1 else 'times'} in {spent:.0f}s)",
                 what=fault.what,
+                maybe_done=maybe_done,
             ) from None
         log(f"{what}: {fault}; trying again in {RETRY_PAUSE:.0f}s (for up to {left:.0f}s more)")
         budget.sleep(RETRY_PAUSE)
@@ -128,6 +131,8 @@ def release_volume(conn: Connection, plan: Plan, budget: Budget, log: Log, facts
         except (WrongAccount, DeadlineExceeded):
             raise
         except GheBackupError as failure:
+            if isinstance(failure, Unreachable) and failure.maybe_done:
+                facts.delete_unanswered = stack.name
             restore(conn, plan, failure, budget.restore_budget(), log, facts)
         facts.deleted.append(stack.name)
         facts.deleting = None
@@ -291,6 +296,16 @@ def restore(conn: Connection, plan: Plan, failure: GheBackupError, budget: Budge
             facts.what_runs(),
             err if fault and isinstance(err, Unreachable) else None,
         ) from None
+    if not recreated and facts.delete_unanswered == last.name:
+        # It still ran when we looked, but the deployer took its delete and never answered: it may
+        # carry it out yet. A rollback would then go back further than this version; a deploy does not.
+        raise Unreachable(
+            f"{name}: {headline}{leftover}",
+            hint=f"{name} may have NO backup instance soon: {last.name} still ran, but its delete got no answer "
+            f"and may be carried out yet; once {_what(failure)} answers, run: inv status --account={name}; "
+            f"inv deploy --account={name}",
+            what=getattr(failure, "what", None),
+        )
     kept = "restored" if recreated else "kept"
     later = f"; deploy again once {_what(failure)} answers" if fault else ""
     raise Restored(

@@ -574,3 +574,58 @@ def test_an_agent_back_in_time_for_the_restore_restores(target):
     assert "deploy again once Lizzy at http://agent answers" in message
     assert account.stacks[OLD].status == "CREATE_COMPLETE"
     assert history.read(target.state_dir, "staging")[-1]["result"] == "restored"
+
+
+def test_a_delete_that_got_no_answer_is_never_reported_as_kept(target):
+    """The agent took the delete and never answered: the previous stack still runs when the budget ends,
+    but it may be deleted yet, so the line does not say it runs, and says to deploy (not roll back)."""
+    from ghe_backup.errors import Unreachable
+
+    target = with_settings(target, deploy_timeout=60)
+    account = FakeAccount(account_id=target.settings.account_id)
+    account.add(OLD, "oldd261101000000", image_tag="oldtag")
+    deployer = FakeDeployer(account)
+
+    def delete(base, version, log, **options):
+        raise Unreachable(
+            "Lizzy at http://agent did not answer DELETE /api/stacks/x within 60s",
+            what="Lizzy at http://agent",
+            maybe_done=True,
+        )
+
+    deployer.delete = delete
+    clock = FakeClock()
+    with pytest.raises(GheBackupError) as excinfo:
+        deploy(target, account, deployer, clock=clock, sleep=clock.sleep)
+    message = str(excinfo.value)
+    assert excinfo.value.exit_code == ExitCode.UNREACHABLE
+    assert message.startswith(f"staging: deleting {OLD}: Lizzy at http://agent did not answer DELETE"), message
+    assert "kept" not in message and "staging runs it" not in message, message
+    assert f"staging may have NO backup instance soon: {OLD} still ran, but its delete got no answer" in message
+    assert (
+        "once Lizzy at http://agent answers, run: inv status --account=staging; inv deploy --account=staging" in message
+    )
+    assert account.stacks[OLD].status == "CREATE_COMPLETE"
+    assert history.read(target.state_dir, "staging")[-1]["result"] == "unreachable"
+
+
+def test_a_delete_refused_outright_keeps_the_previous_stack_running(target):
+    """Not reached at all (connection refused): nothing was taken, so the previous stack is kept and runs."""
+    from ghe_backup.errors import Unreachable
+
+    target = with_settings(target, deploy_timeout=60)
+    account = FakeAccount(account_id=target.settings.account_id)
+    account.add(OLD, "oldd261101000000", image_tag="oldtag")
+    deployer = FakeDeployer(account)
+
+    def delete(base, version, log, **options):
+        raise Unreachable("Lizzy at http://agent unreachable: connection refused", what="Lizzy at http://agent")
+
+    deployer.delete = delete
+    clock = FakeClock()
+    with pytest.raises(GheBackupError) as excinfo:
+        deploy(target, account, deployer, clock=clock, sleep=clock.sleep)
+    message = str(excinfo.value)
+    assert excinfo.value.exit_code == ExitCode.UNREACHABLE
+    assert f"kept {OLD} with image oldtag" in message and "staging runs it" in message, message
+    assert history.read(target.state_dir, "staging")[-1]["result"] == "restored"
