@@ -130,6 +130,53 @@ def test_an_agent_killed_while_the_new_stack_settles_does_not_stop_the_deploy(fa
     assert not outcome.after["lock_held"] and outcome.after["history"]["result"] == "succeeded"
 
 
+# -- hung before the delete: it took the request; what it does with it later is not known ---------
+
+
+@scenario("engine", seconds=100)
+def lizzy_hung_before_the_delete(box: FaultBox) -> Outcome:
+    def fault(run):
+        box.stop(AGENT)
+        run.resume()
+
+    _, outcome = replace_version(box, "before:delete", fault)
+    look(box, outcome)
+    box.cont(AGENT)  # it now does what it had taken: the delete goes through late
+    settled, deadline = None, time.monotonic() + 60
+    while time.monotonic() < deadline:
+        now = box.stacks("staging")
+        if now == settled and not any(s.endswith("_IN_PROGRESS") for s in now.values()):
+            break
+        settled = now
+        time.sleep(3)
+    outcome.after["stacks_later"] = box.stacks("staging")
+    following = box.deploy("staging").finish(180)  # what the line says to run
+    outcome.after.update(following=following, stacks_after_following=box.stacks("staging"))
+    return outcome
+
+
+@pytest.mark.fault("lizzy_hung_before_the_delete")
+def test_a_hung_agent_before_the_delete_is_never_said_to_leave_the_old_version_running(faults):
+    outcome = faults.outcome("lizzy_hung_before_the_delete")
+    line = one_error_line(outcome, ExitCode.UNREACHABLE)
+    old = outcome.after["old"]
+    assert re.search(rf"staging: deleting {old}: Lizzy at \S+ did not answer DELETE /api/stacks/\S+ within \d+s", line)
+    # it took the delete: the old version ran when the deploy gave up, and it may go yet
+    assert f"staging may have NO backup instance soon: {old} still ran, but its delete got no answer" in line, line
+    assert "kept" not in line and "staging runs it" not in line, line
+    assert re.search(
+        r"once Lizzy at \S+ answers, run: inv status --account=staging; inv deploy --account=staging", line
+    )
+    assert BUDGET - 10 <= outcome.seconds < DEADLINE
+    assert outcome.after["volume"] == outcome.after["volume_before"]
+    assert not outcome.after["lock_held"] and outcome.after["history"]["result"] == "unreachable"
+    assert old not in outcome.after["stacks_later"]  # the agent did delete it, late: the line was right
+    following = outcome.after["following"]
+    assert following.code == 0, following.stderr
+    [(name, status)] = outcome.after["stacks_after_following"].items()
+    assert name.startswith("ghe-backup-new2") and status == "CREATE_COMPLETE"
+
+
 # -- back after the budget, in time for the restore: the previous version is restored -----------
 
 
