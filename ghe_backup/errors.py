@@ -60,9 +60,17 @@ class StageFailed(GheBackupError):
 
 
 class Unreachable(GheBackupError):
-    """An engine, registry, agent or AWS endpoint could not be reached."""
+    """An engine, registry, agent or AWS endpoint could not be reached.
+
+    ``what`` names it the way a person would look for it ("Lizzy at https://...", "AWS at ...");
+    ``maybe_done``: a request reached it and no answer came back, so it may have been carried out.
+    """
 
     exit_code = ExitCode.UNREACHABLE
+
+    def __init__(self, message: str, *, what: str | None = None, maybe_done: bool = False, **options: str | None):
+        super().__init__(message, **options)
+        self.what, self.maybe_done = what, maybe_done
 
 
 class Locked(GheBackupError):

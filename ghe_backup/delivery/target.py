@@ -32,6 +32,7 @@ class BuildSite:
     build_args: Mapping[str, str]  # BASE_IMAGE, BACKUP_UTILS_SOURCE, BACKUP_UTILS_VERSION
     pip_cert: Path | None = None  # extra CAs for the build's pip (not part of the image or tag)
     sandbox: bool = False
+    engine_timeout: float = 300.0  # seconds of silence from the engine taken as hung (ghe.engine_timeout)
 
     @property
     def state_dir(self) -> Path:

@@ -23,6 +23,9 @@ DEFAULTS: dict[str, Any] = {
         "sandbox": None,
         # How many accounts deploy at once (deploy, rollback, refresh with several accounts).
         "parallel": 4,
+        # Seconds the Docker engine may stay silent (no answer, no build or push progress) before
+        # it is taken as hung: exit 3 instead of waiting for ever.
+        "engine_timeout": 300,
         "image": {
             "base_image": None,  # the image's base (default: the Dockerfile's python:3.11-slim)
             # release (default: GitHub's release archive; git is its old name) or context (the stand-in, offline)
@@ -98,6 +101,27 @@ def parallel(config: Any) -> int:
     return number
 
 
+#: ghe.engine_timeout: a build step or a push may be quiet for a while, but not for an hour.
+ENGINE_TIMEOUT = (5, 3600)
+
+
+def engine_timeout(config: Any) -> float:
+    """``ghe.engine_timeout``: seconds of silence from the Docker engine taken as hung."""
+    value = _section(config, "ghe", "engine_timeout")
+    value = 300 if value is None else value
+    low, high = ENGINE_TIMEOUT
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        number = -1.0
+    if not low <= number <= high:  # NaN fails this too
+        raise UsageError(
+            f"ghe.engine_timeout (Invoke config): {value!r} is not a number of seconds from {low} to {high}",
+            hint="e.g. ghe: {engine_timeout: 300}",
+        )
+    return number
+
+
 def image_settings(config: Any) -> dict[str, Any]:
     """Invoke config ``ghe.image``: only keys that are set."""
     section = _section(config, "ghe", "image") or {}
@@ -120,6 +144,7 @@ def check_config(config: Any) -> None:
                 f"{where}: {shown(value)} is not allowed", hint=f"use one of: {', '.join(BACKUP_UTILS_SOURCES)}"
             )
     parallel(config)
+    engine_timeout(config)
 
 
 def pip_cert(config: Any, system_bundle: Path = SYSTEM_CA_BUNDLE) -> Path | None:

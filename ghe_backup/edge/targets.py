@@ -93,6 +93,7 @@ class Resolution:
                 docker_host=None,
                 build_args=build_args(configured),
                 pip_cert=settings.pip_cert(self.config),
+                engine_timeout=settings.engine_timeout(self.config),
             )
         found = self.sandbox_endpoints()
         return BuildSite(
@@ -101,6 +102,7 @@ class Resolution:
             build_args=build_args(configured, sandbox_base_image=found.get("base_image")),
             pip_cert=settings.pip_cert(self.config),
             sandbox=True,
+            engine_timeout=settings.engine_timeout(self.config),
         )
 
     @property

@@ -18,13 +18,24 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
 
 from ghe_backup.errors import ConfigError, Unreachable
 from ghe_backup.plumbing import logredact
 
-#: botocore's own retries stay small: our waits decide how long to keep trying.
-CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+#: botocore's own retries stay small: our waits decide how long to keep trying (refusals, 5xx and
+#: throttling get more rounds there). An endpoint that takes the connection and never answers (a
+#: hung one) costs a call at most 2 tries of 10 s, so a deploy's deadline holds within about 20 s
+#: per step (AWS answers these calls in well under a second). ``total_max_attempts`` counts the
+#: first try (``max_attempts`` would add one).
+CLIENT_CONFIG = Config(retries={"total_max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=10)
 THROTTLING = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
 
 
@@ -273,3 +284,14 @@ def is_transient(err: BaseException) -> bool:
         status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return code in THROTTLING or status == 429 or status >= 500
     return False
+
+
+def is_timeout(err: BaseException) -> bool:
+    """No answer in time. botocore tried again already, each try waiting its full timeout."""
+    return isinstance(err, (ReadTimeoutError, ConnectTimeoutError))
+
+
+def worth_retrying(err: BaseException) -> bool:
+    """A transient fault worth another round of tries on top of botocore's: refusals, 5xx and throttling
+    pass in seconds; a timeout does not (another round would keep a hung endpoint's caller for minutes)."""
+    return is_transient(err) and not is_timeout(err)

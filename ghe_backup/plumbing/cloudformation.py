@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from ghe_backup.errors import StageFailed, Unreachable
-from ghe_backup.plumbing.aws import AccountAccess, aws_message, is_transient
+from ghe_backup.plumbing.aws import AccountAccess, aws_message, is_transient, worth_retrying
 
 TAUPAGE_PATTERN = "Taupage-AMI-*"
 #: The senza parameter that carries the image tag.
@@ -67,11 +67,11 @@ class TransientError(Exception):
 
 
 def _call(what: str, fn: Any, **kwargs: Any) -> Any:
-    """One read, retried a few times on transient faults; then a one-line error."""
+    """One read, retried a few times on transient faults (not timeouts: see ``worth_retrying``); then a one-line error."""
     retrying = Retrying(
         wait=wait_exponential(multiplier=0.5, max=4),
         stop=stop_after_attempt(4),
-        retry=retry_if_exception(is_transient),
+        retry=retry_if_exception(worth_retrying),
         reraise=True,
     )
     try:
@@ -131,6 +131,14 @@ class CloudFormationAccount:
         if not found:
             return Observation(status=None)
         current = found[0]
+        if ref != stack and current["StackStatus"] == "DELETE_COMPLETE":
+            # Deleted: its name is free and a stack of that name may be created again (a restore).
+            # Asked by id a deleted stack stays DELETE_COMPLETE forever; the new one is found by name.
+            del self.stack_ids[stack]
+            again = self.observe(stack, with_events=with_events)
+            if again.status is not None:
+                return again
+            self.stack_ids[stack] = current["StackId"]
         self.stack_ids[stack] = current["StackId"]
         events = self.events(current["StackId"]) if with_events else ()
         return Observation(

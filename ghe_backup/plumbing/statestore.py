@@ -12,14 +12,19 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from ghe_backup.errors import ConfigError, StageFailed, Unreachable
-from ghe_backup.plumbing.aws import AccountAccess, aws_message, is_transient
+from ghe_backup.plumbing.aws import AccountAccess, aws_message, is_transient, worth_retrying
 
 #: Docs anchor for creating the table in a real account.
 SETUP_HINT = "create it once per account: see docs/operations.md#the-state-table"
+#: DynamoDB answers single-item calls in milliseconds. The history and the lock release are written
+#: as a deploy ends, also when it ends because AWS stopped answering: a hung endpoint costs each of
+#: them at most 2 tries of 5 s.
+TABLE_CONFIG = Config(retries={"total_max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=5)
 
 
 def to_item(data: dict[str, Any]) -> dict[str, Any]:
@@ -61,13 +66,13 @@ class StateTable:
 
     def __init__(self, access: AccountAccess, table: str, account: str):
         self.table, self.account = table, account
-        self.client = access.client("dynamodb")
+        self.client = access.client("dynamodb", config=TABLE_CONFIG)
 
     def _call(self, what: str, fn: Any, **kwargs: Any) -> Any:
         retrying = Retrying(
             wait=wait_exponential(multiplier=0.25, max=2),
             stop=stop_after_attempt(4),
-            retry=retry_if_exception(is_transient),
+            retry=retry_if_exception(worth_retrying),
             reraise=True,
         )
         try:

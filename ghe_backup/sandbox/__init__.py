@@ -27,7 +27,12 @@ def _component(name: str) -> Any:
 
 def up(root: Path) -> dict[str, Any]:
     state = SandboxState.load(root)
+    emulator_was_up = _component("aws").is_up(state)
     for name in COMPONENTS:
+        if name == "lizzy" and not emulator_was_up:
+            # The agents act with credentials the emulator gave them; a new emulator knows none of
+            # them (moto takes unknown keys for its default account: another account's).
+            _component(name).stop(state)
         _component(name).start(state)
         state.save()
     return status(root)

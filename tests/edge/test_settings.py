@@ -134,6 +134,7 @@ def test_every_setting_has_its_variable():
     assert settings.setting_variables() == {
         "INVOKE_GHE_SANDBOX",
         "INVOKE_GHE_PARALLEL",
+        "INVOKE_GHE_ENGINE_TIMEOUT",
         "INVOKE_GHE_IMAGE_BASE_IMAGE",
         "INVOKE_GHE_IMAGE_BACKUP_UTILS_SOURCE",
         "INVOKE_GHE_IMAGE_BACKUP_UTILS_VERSION",
@@ -166,3 +167,14 @@ def test_the_backup_utils_sources_are_the_dockerfiles():
     assert accepted == set(BACKUP_UTILS_SOURCES) == {"release", "git", "context"}
     assert re.search(r"^\s+BACKUP_UTILS_SOURCE=release \\$", dockerfile, re.M)
     assert DEFAULT_ARGS["BACKUP_UTILS_SOURCE"] == "release"
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "4", "3601", "-1", "ten", ""])
+def test_an_engine_timeout_out_of_range_is_bad_input(value):
+    with pytest.raises(UsageError, match=r"ghe.engine_timeout \(Invoke config\): .* is not a number of seconds"):
+        settings.engine_timeout(Config(overrides={"ghe": {"engine_timeout": value}}))
+
+
+def test_the_engine_timeout_defaults_to_five_minutes():
+    assert settings.engine_timeout(Config(overrides={"ghe": {}})) == 300
+    assert settings.engine_timeout(Config(overrides={"ghe": {"engine_timeout": " 20 "}})) == 20

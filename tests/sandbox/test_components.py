@@ -100,3 +100,31 @@ def test_a_reused_engine_is_never_stopped(tmp_path, sandbox_engine_registry):
     assert recorded_pid(state.dir, "engine") is None
     engine.stop(state)
     assert engine.is_up(state)
+
+
+@pytest.mark.parametrize("emulator_up", [True, False])
+def test_agents_restart_when_the_emulator_had_to_be_started(tmp_path, monkeypatch, emulator_up):
+    """A killed moto comes back knowing none of the agents' credentials: they get new ones."""
+    import ghe_backup.sandbox as sandbox
+
+    calls: list[str] = []
+
+    class Fake:
+        def __init__(self, name):
+            self.name = name
+
+        def is_up(self, state):
+            return emulator_up if self.name == "aws" else True
+
+        def start(self, state):
+            calls.append(f"start {self.name}")
+
+        def stop(self, state):
+            calls.append(f"stop {self.name}")
+
+    monkeypatch.setattr(sandbox, "_component", Fake)
+    monkeypatch.setattr(sandbox, "status", lambda root: {})
+    monkeypatch.setattr(sandbox.SandboxState, "save", lambda self: None)
+    sandbox.up(tmp_path)
+    restarted = ["stop lizzy", "start lizzy"]
+    assert (calls[-2:] == restarted) is not emulator_up and calls[-1] == "start lizzy"

@@ -126,7 +126,7 @@ class FakeDeployer:
         if self.refuse is not None:
             raise self.refuse
 
-    def create(self, definition_yaml: str, version: str, image_tag: str, log) -> None:
+    def create(self, definition_yaml: str, version: str, image_tag: str, log, *, within=None) -> None:
         definition = yaml.safe_load(definition_yaml)
         name = f"{definition['SenzaInfo']['StackName']}-{version}"
         self.account.calls.append(("create", name, image_tag))
@@ -147,7 +147,7 @@ class FakeDeployer:
         home.stacks[name] = FakeStack(name, version, status, image_tag, ami, definition, created=created, tags=tags)
         self._after("create")
 
-    def delete(self, base: str, version: str, log) -> None:
+    def delete(self, base: str, version: str, log, *, within=None) -> None:
         name = f"{base}-{version}"
         self.account.calls.append(("delete", name))
         (self.elsewhere or self.account).stacks.pop(name, None)

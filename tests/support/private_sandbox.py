@@ -60,6 +60,9 @@ class PrivateSandbox:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("INVOKE_", "GHE_"))}
         env.update(GHE_BACKUP_ROOT=str(self.root), GHE_SANDBOX_PORT_BASE=str(self.port_base), COLUMNS="200")
+        # The installed ``inv`` imports the package its editable install points at (the main
+        # checkout's); a worktree's tests must run the worktree's code.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         return env
 
     def inv(self, *argv: str, timeout: float = 600) -> subprocess.CompletedProcess:

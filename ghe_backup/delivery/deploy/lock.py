@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ghe_backup.delivery.target import Actor
-from ghe_backup.errors import Locked, UsageError
+from ghe_backup.errors import GheBackupError, Locked, UsageError
 
 PK, SK = "lock", "deploy"
 #: How often a deploy waiting for the lock (``--lock-wait``) asks again.
@@ -178,12 +178,36 @@ def release_as(store: Any, account: str, actor: Actor, *, force: bool) -> Holder
 
 @contextlib.contextmanager
 def held(store: Any, account: str, actor: Actor, **options: Any) -> Iterator[Holder]:
-    """Hold the lock for the ``with`` block; released when it ends, however it ends."""
+    """Hold the lock for the ``with`` block; released when it ends, however it ends.
+
+    A release the state table does not take (AWS not answering) never hides how the block ended:
+    it is said, the error that ended the block says it too, and the lock stays until it is
+    released by hand (or goes stale).
+    """
     holder = acquire(store, account, actor, **options)
+    report = options.get("report") or (lambda line: None)
     try:
         yield holder
-    finally:
+    except BaseException as err:
+        stuck = _let_go(store, holder, account, report)
+        if stuck and isinstance(err, GheBackupError):
+            err.hint = f"{err.hint}; {stuck}" if err.hint else stuck
+        raise
+    _let_go(store, holder, account, report)
+
+
+def _let_go(store: Any, holder: Holder, account: str, report: Callable[[str], None]) -> str:
+    """Release; '' or what to run when the lock stays held."""
+    try:
         release(store, holder)
+    except GheBackupError as err:
+        stuck = (
+            f"the deploy lock may still be held: once AWS answers, see inv lock.status --account={account} "
+            f"(release it: inv lock.release --account={account} --force)"
+        )
+        report(f"could not release the deploy lock ({err}); {stuck}")
+        return stuck
+    return ""
 
 
 def check_ttl(ttl: Any, flag: str = "--ttl") -> int:

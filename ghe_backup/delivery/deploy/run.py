@@ -15,12 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ghe_backup.delivery.deploy import history, lock, steps
+from ghe_backup.delivery.deploy import history, lock, recovery, steps
 from ghe_backup.delivery.deploy.backup_wait import wait_for_backup
 from ghe_backup.delivery.deploy.definition import remember_definition
 from ghe_backup.delivery.deploy.interrupts import Interrupted, Interrupts, StoppedAtOnce
 from ghe_backup.delivery.deploy.planning import AccountPlan, still_holds
-from ghe_backup.delivery.deploy.steps import Budget, Connection, ImageRef, Intent, Plan, Restored
+from ghe_backup.delivery.deploy.recovery import Facts, Restored
+from ghe_backup.delivery.deploy.steps import Budget, Connection, ImageRef, Intent, Plan
 from ghe_backup.delivery.deploy.wait import DeadlineExceeded
 from ghe_backup.delivery.push.records import pushed_image
 from ghe_backup.delivery.target import Actor, Target
@@ -383,19 +384,20 @@ def _deploy(
         )
         interrupts.checkpoint("any change")
     lap("plan")
+    facts = Facts(plan)
     with interrupts.changing():
         if plan.previous:
             names = ", ".join(p.name for p in plan.previous)
             progress.at(f"deleting {names}", f"{names} may be deleted: {settings.name} may have NO backup instance")
-        steps.release_volume(conn, plan, budget, log)
+        recovery.release_volume(conn, plan, budget, log, facts)
         lap("delete_previous")
         if interrupts.requested:
             progress.at(
                 f"restoring {running.name if running else 'nothing'}", "the previous version is being recreated"
             )
-            steps.stop_safely(conn, plan, budget, log)
+            recovery.stop_safely(conn, plan, budget, log)
         progress.at(f"creating {plan.new_stack}", f"{plan.new_stack} is being created; the previous version is deleted")
-        final = steps.create(conn, plan, budget, log, elsewhere)
+        final = recovery.create(conn, plan, budget, log, facts, elsewhere)
         lap("create")
     remember_definition(conn.store, target.state_dir, settings.name, plan.new_stack, plan.definition)
     progress.at("done", f"runs {plan.new_stack}")

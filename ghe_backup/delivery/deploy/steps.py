@@ -1,7 +1,7 @@
 """The steps of one deployment, as functions over explicit data.
 
 guard -> tidy up -> plan -> (up to date? stop) -> release the volume -> create (proven in the
-account) -> on failure, restore. Every step takes the ``Target``, a ``Connection`` (the account's
+account) -> on failure, restore (the last three in ``recovery``). Every step takes the ``Target``, a ``Connection`` (the account's
 CloudFormation reads, its state table, and the deployer that changes stacks) and a ``Budget``
 (the deadline, the clock, the signals received), so the whole flow runs against fakes in unit
 tests and against Lizzy, senza, CloudFormation and DynamoDB for real.
@@ -9,12 +9,11 @@ tests and against Lizzy, senza, CloudFormation and DynamoDB for real.
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NoReturn, Protocol
+from typing import Any, Protocol
 
 from ghe_backup.delivery.deploy.definition import (
     DEPLOYER_TAG,
@@ -22,19 +21,17 @@ from ghe_backup.delivery.deploy.definition import (
     HASH_TAG,
     REVISION_TAG,
     definition_hash,
-    dump,
     pin_ami,
-    recall_definition,
     with_tags,
 )
 from ghe_backup.delivery.deploy.deployers import Deployer, make_deployer
-from ghe_backup.delivery.deploy.guard import WrongAccount, check_caller
-from ghe_backup.delivery.deploy.interrupts import Interrupted, Interrupts
+from ghe_backup.delivery.deploy.guard import check_caller
+from ghe_backup.delivery.deploy.interrupts import Interrupts
 from ghe_backup.delivery.deploy.versions import stack_name, stack_version
-from ghe_backup.delivery.deploy.wait import DeadlineExceeded, StackFailed, wait_for_stack
+from ghe_backup.delivery.deploy.wait import wait_for_stack
 from ghe_backup.delivery.target import Actor, ImageRef, Target
-from ghe_backup.errors import GheBackupError, StageFailed, Unreachable
-from ghe_backup.plumbing.cloudformation import Observation, StackInfo, TransientError
+from ghe_backup.errors import GheBackupError
+from ghe_backup.plumbing.cloudformation import Observation, StackInfo
 
 Log = Callable[[str], None]
 #: Cleaning up a failed stack and restoring the previous one get their own budget.
@@ -83,6 +80,10 @@ class Budget:
 
     def until(self) -> float:
         return self.interrupts.deadline(self.deadline)
+
+    def left(self) -> float:
+        """Seconds until the deadline (0 when it passed)."""
+        return max(0.0, self.until() - self.clock())
 
     restore_seconds: float = RESTORE_BUDGET
 
@@ -171,10 +172,6 @@ class Plan:
         if last and self.ami and last.ami and last.ami != self.ami["id"]:
             lines.append(("previous AMI", f"{self.previous_ami_name or '?'} ({last.ami})"))
         return lines
-
-
-class Restored(StageFailed):
-    """The new version failed and the previous one was recreated: backups resume."""
 
 
 def reader(target: Target) -> Connection:
@@ -302,190 +299,9 @@ def show(plan: Plan, log: Log) -> None:
 def remove(conn: Connection, base: str, name: str, version: str, budget: Budget, log: Log) -> None:
     """Delete a stack through the deployer (through CloudFormation if the deployer cannot) and wait."""
     try:
-        conn.deployer.delete(base, version, log)
+        conn.deployer.delete(base, version, log, within=budget.left())
     except GheBackupError as err:
         # A stack whose create call failed can be beyond senza (moto leaves it half made).
         log(f"{conn.deployer.name} could not delete {name} ({err}); deleting it through CloudFormation")
         conn.account.delete_stack(name)
     wait(conn, name, "delete", budget, log)
-
-
-def release_volume(conn: Connection, plan: Plan, budget: Budget, log: Log) -> None:
-    """Delete the previous stack(s): the instance must let go of the data volume first.
-
-    After a signal, the delete running now finishes; no further one starts.
-    """
-    for stack in plan.previous:
-        if budget.interrupts.requested:
-            return
-        conn.deployer.delete(plan.base, stack.version, log)
-        wait(conn, stack.name, "delete", budget, log)
-
-
-#: Between two tries of an unreachable agent or AWS endpoint while the account is being changed.
-RETRY_PAUSE = 10.0
-
-
-def retrying(call: Callable[[], Any], budget: Budget, log: Log, what: str) -> Any:
-    """``call()``, tried again while the agent or AWS is unreachable, until the budget runs out.
-
-    Used once the previous version is deleted: giving up at the first fault would leave the
-    account without a backup instance, so the deploy keeps trying (saying so) within its budget.
-    """
-    while True:
-        try:
-            return call()
-        except TransientError as err:
-            fault: GheBackupError = Unreachable(f"AWS did not answer: {err}")
-        except Unreachable as err:
-            fault = err
-        left = budget.until() - budget.clock()
-        if left <= RETRY_PAUSE:
-            raise fault
-        log(f"{what}: {fault}; trying again in {RETRY_PAUSE:.0f}s (for up to {left:.0f}s more)")
-        budget.sleep(RETRY_PAUSE)
-
-
-def create_once(conn: Connection, plan: Plan, definition: dict[str, Any], version: str, tag: str, log: Log) -> None:
-    """Ask the deployer to create ``version`` unless an earlier try already did (a lost answer)."""
-    name = stack_name(plan.base, version)
-    if conn.account.observe(name, with_events=False).status is not None:
-        log(f"{name} exists already (an earlier try was accepted); waiting for it")
-        return
-    conn.deployer.create(dump(definition), version, tag, log)
-
-
-def create(
-    conn: Connection, plan: Plan, budget: Budget, log: Log, elsewhere: Callable[[str], str | None] = lambda stack: None
-) -> Observation:
-    """Create the new version, prove it is in the target's account, wait for it; restore on failure (raises).
-
-    Any failure once the previous version is gone restores it (a failed stack, a senza error, an
-    agent or AWS that stays unreachable, a bug); not a deadline (the stack may still hold the
-    volume) and not a wrong agent (nothing of ours was deleted there).
-    """
-    try:
-        retrying(
-            lambda: create_once(conn, plan, plan.to_deploy(), plan.version, plan.image.tag, log),
-            budget,
-            log,
-            f"creating {plan.new_stack}",
-        )
-        prove_in_account(conn, plan, budget, log, elsewhere)
-        return retrying(
-            lambda: wait(conn, plan.new_stack, "create", budget, log), budget, log, f"waiting for {plan.new_stack}"
-        )
-    except (WrongAccount, DeadlineExceeded):
-        raise
-    except GheBackupError as failure:
-        restore(conn, plan, failure, budget.restore_budget(), log)
-    except Exception as bug:  # still restore: the account must keep a backup instance; then show the bug
-        with contextlib.suppress(GheBackupError):
-            restore(
-                conn, plan, StageFailed(f"internal error: {type(bug).__name__}: {bug}"), budget.restore_budget(), log
-            )
-        raise
-
-
-#: A stack the agent accepted shows in the account's CloudFormation at once; a little slack for
-#: eventual consistency before concluding it went elsewhere.
-PROOF_READS = (0.0, 0.5, 1.0, 2.0)
-
-
-def prove_in_account(
-    conn: Connection, plan: Plan, budget: Budget, log: Log, elsewhere: Callable[[str], str | None]
-) -> None:
-    """The stack the deployer accepted must be in the target's account; else remove it and refuse (exit 2)."""
-    for pause in PROOF_READS:
-        if pause:
-            budget.sleep(pause)
-        if conn.account.observe(plan.new_stack, with_events=False).status is not None:
-            return
-    target = plan.target
-    where = elsewhere(plan.new_stack)
-    log(f"{plan.new_stack} did not appear in account {target.settings.account_id}; removing it through the deployer")
-    try:
-        conn.deployer.delete(plan.base, plan.version, log)
-        removed = "removed it there"
-    except GheBackupError as err:
-        removed = f"could not remove it ({err}): remove it by hand"
-    landed = f"in {where}" if where else "in another account"
-    raise WrongAccount(
-        f"{target.name}: the {conn.deployer.name} deployer created {plan.new_stack} {landed}, not in "
-        f"{target.name} ({target.settings.account_id}); {removed}",
-        hint="is lizzy_url the agent of this account?",
-    )
-
-
-def remove_failed(conn: Connection, plan: Plan, budget: Budget, log: Log) -> str:
-    """Delete what is left of the failed new stack; '' or a note on what is left over."""
-    new = plan.new_stack
-    try:
-        if retrying(lambda: conn.account.observe(new, with_events=False), budget, log, f"reading {new}").status is None:
-            return ""
-        retrying(lambda: remove(conn, plan.base, new, plan.version, budget, log), budget, log, f"removing {new}")
-    except GheBackupError as err:
-        log(f"could not delete {new}: {err}")
-        return f"; {new} is left over (the next deploy removes it)"
-    return ""
-
-
-def restore_previous(conn: Connection, plan: Plan, budget: Budget, log: Log) -> StackInfo:
-    """Recreate the last running version exactly: its image, its AMI, its recorded definition and tags."""
-    last = plan.running
-    assert last is not None
-    target = plan.target
-    log(f"restoring {last.name} (image {last.image_tag}, AMI {last.ami})")
-    recalled = recall_definition(conn.store, target.state_dir, target.name, last.name) or plan.definition
-    definition = pin_ami(with_tags(recalled, dict(last.tags)), target.settings.region, last.ami)
-    tag = last.image_tag or plan.image.tag
-    retrying(lambda: create_once(conn, plan, definition, last.version, tag, log), budget, log, f"restoring {last.name}")
-    retrying(lambda: wait(conn, last.name, "create", budget, log), budget, log, f"waiting for {last.name}")
-    return last
-
-
-def restore(conn: Connection, plan: Plan, failure: GheBackupError, budget: Budget, log: Log) -> NoReturn:
-    """Remove the failed stack, recreate the previous version exactly (image, AMI, definition); raise."""
-    reason = (failure.reason if isinstance(failure, StackFailed) else failure.message) or type(failure).__name__
-    new = plan.new_stack
-    log(f"{new} failed: {reason}")
-    leftover = remove_failed(conn, plan, budget, log)
-    if not plan.previous:
-        raise StageFailed(
-            f"{new} failed: {reason}{leftover}",
-            hint=f"no previous version to restore: {plan.target.name} has NO backup instance",
-        )
-    try:
-        last = restore_previous(conn, plan, budget, log)
-    except GheBackupError as err:
-        running = plan.running.name if plan.running else "?"
-        raise StageFailed(
-            f"{new} failed: {reason}; restoring {running} failed too: {err}{leftover}",
-            hint=f"{plan.target.name} has NO backup instance now: run inv rollback --account={plan.target.name}",
-        ) from None
-    raise Restored(
-        f"{new} failed: {reason}{leftover}", hint=f"restored {last.name} with image {last.image_tag} and AMI {last.ami}"
-    )
-
-
-def stop_safely(conn: Connection, plan: Plan, budget: Budget, log: Log) -> NoReturn:
-    """After a signal, between deleting the previous version and creating the new: restore it, then stop."""
-    name = plan.target.name
-    first = budget.interrupts.received[0]
-    if not plan.previous:
-        raise Interrupted(
-            f"{name}: interrupted ({first}) before the first version was created", hint="nothing was changed"
-        )
-    try:
-        last = restore_previous(conn, plan, budget, log)
-    except GheBackupError as err:
-        raise Interrupted(
-            f"{name}: interrupted ({first}) after deleting {plan.running.name if plan.running else '?'}; restoring it failed: {err}",
-            hint=f"{name} has NO backup instance now: run inv deploy --account={name} or inv rollback --account={name}",
-            left="NO backup instance",
-        ) from None
-    raise Interrupted(
-        f"{name}: interrupted ({first}); restored {last.name} (image {last.image_tag}, AMI {last.ami})",
-        hint=f"{name} runs {last.name}; the new version was not deployed",
-        left=f"runs {last.name} (restored)",
-    )

@@ -27,7 +27,7 @@ from ghe_backup.delivery.image.context import FIXED_MTIME, content_tag, context_
 from ghe_backup.delivery.image.records import ImageResult, image_records, record_image
 from ghe_backup.delivery.image.smoke import smoke_test
 from ghe_backup.delivery.target import BuildSite
-from ghe_backup.errors import StageFailed, Unreachable
+from ghe_backup.errors import StageFailed
 from ghe_backup.plumbing import deferred, engine
 from ghe_backup.plumbing.progress import say
 
@@ -56,7 +56,7 @@ def image_name(client: Any, site: BuildSite) -> tuple[str, Any]:
 def build_image(site: BuildSite, *, nocache: bool = False, report: Callable[[str], None] = say) -> ImageResult:
     started = time.monotonic()
     args = dict(site.build_args)
-    client = engine.connect(site.docker_host)
+    client = engine.connect(site.docker_host, timeout=site.engine_timeout)
     name, tag = image_name(client, site)
     reused = None if nocache else _reusable(site, client, name)
     if reused is not None:
@@ -71,7 +71,8 @@ def build_image(site: BuildSite, *, nocache: bool = False, report: Callable[[str
     # .state/image.json, not here, so a code-only change re-runs only the code's COPY.
     labels = {"REVISION": tag.revision, "VERSION": __version__}
     try:
-        for record in engine.records(_start_build(client, site, name, {**args, **labels}, nocache), "the image build"):
+        stream = _start_build(client, site, name, {**args, **labels}, nocache)
+        for record in engine.records(stream, "the image build", client):
             log.feed(record)
     except docker.errors.APIError as err:  # the classic builder rejects a bad Dockerfile before any step
         raise StageFailed(f"image build of {name} failed: Dockerfile error: {engine.first_line(err)}") from None
@@ -118,11 +119,12 @@ def _start_build(client: Any, site: BuildSite, name: str, args: dict[str, str], 
             nocache=nocache,
             pull=False,
             network_mode="host",
+            timeout=client.timeout,  # the SDK's build has no timeout of its own: a hung engine would hold it for ever
         )
     except docker.errors.APIError:
         raise
-    except docker.errors.DockerException as err:
-        raise Unreachable(f"Docker engine went away during the image build: {engine.first_line(err)}") from None
+    except (docker.errors.DockerException, *engine.CONNECTION_LOST) as err:
+        raise engine.lost(err, "the image build", client) from None
 
 
 def with_member(context: io.BytesIO, name: str, data: bytes) -> io.BytesIO:
@@ -147,7 +149,7 @@ def _reusable(site: BuildSite, client: Any, name: str) -> ImageResult | None:
 
 def current_image(site: BuildSite, client: Any = None) -> ImageResult:
     """The built image for the current content (the tag is recomputed, not trusted from state)."""
-    client = client or engine.connect(site.docker_host)
+    client = client or engine.connect(site.docker_host, timeout=site.engine_timeout)
     name, tag = image_name(client, site)
     info = engine.inspect_image(client, name)
     if info is None:

@@ -36,7 +36,7 @@ def push_image(targets: list[Target], *, report: Callable[[str], None] = say) ->
     if not targets:
         return []
     site = targets[0].build
-    client = engine.connect(site.docker_host)
+    client = engine.connect(site.docker_host, timeout=site.engine_timeout)
     image = current_image(site, client=client)
     results = [push_to_account(client, image, target, report) for target in targets]
     for result in results:
@@ -70,7 +70,7 @@ def push_to_account(client: Any, image: ImageResult, target: Target, report: Cal
     log = PushLog(registry=target.registry, say=lambda line: report(f"{target.name}: {line}"), secrets=auth.secrets)
     try:
         stream = client.push(repository, tag=tag, stream=True, decode=True, auth_config=auth.config)
-        for record in engine.records(stream, f"the push to {target.registry}"):
+        for record in engine.records(stream, f"the push to {target.registry}", client):
             log.feed(record)
     except docker.errors.APIError as err:
         raise engine.push_failure(engine.first_line(err), target.registry, auth.secrets) from None
@@ -87,7 +87,7 @@ def images_for(targets: list[Target], tag: str | None = None, client: Any = None
     if not targets:
         return {}
     site = targets[0].build
-    client = client or engine.connect(site.docker_host)
+    client = client or engine.connect(site.docker_host, timeout=site.engine_timeout)
     revision = None
     if tag is None:
         _, content = image_name(client, site)
@@ -138,6 +138,8 @@ def remote_digest(client: Any, ref: str, auth: RegistryAuth) -> str | None:
         raise engine.push_failure(message, auth.registry, auth.secrets) from None
     except docker.errors.DockerException as err:
         raise engine.push_failure(engine.first_line(err), auth.registry, auth.secrets) from None
+    except engine.CONNECTION_LOST as err:  # the engine asks the registry: it hung or went away meanwhile
+        raise engine.lost(err, f"asking {auth.registry} for {ref}", client) from None
     return (answer.get("Descriptor") or {}).get("digest")
 
 

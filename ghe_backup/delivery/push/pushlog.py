@@ -1,11 +1,16 @@
 """Read the engine's push stream: per-layer progress for people, the digest and errors for the push stage.
 
 The SDK raises nothing for failures reported inside the stream (``error``/``errorDetail``), so
-this reader does, naming the registry. A pure function of the records, tested alone.
+this reader does, naming the registry. When uploads fail the engine itself tries again (5 tries,
+waiting 5, 10, 15, 20 s: about 50 s) and only counts down ("Retrying in N seconds"); each round
+is said once, and the final error says how long the engine kept trying. A pure function of the
+records (and a clock), tested alone.
 """
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,11 +25,16 @@ def _quiet(_: str) -> None:
     return None
 
 
+_COUNTDOWN = re.compile(r"^Retrying in (\d+) seconds?")
+
+
 @dataclass
 class LayerProgress:
     status: str = "waiting"
     current: int = 0
     total: int = 0
+    retries: int = 0  # countdowns the engine started for this layer
+    countdown: int = 0  # seconds left in the current one
 
 
 @dataclass
@@ -37,11 +47,14 @@ class PushLog:
     layers: dict[str, LayerProgress] = field(default_factory=dict)
     digest: str | None = None
     size: int | None = None
+    retries: int = 0  # rounds of retries the engine started (the most of any layer)
+    retrying_since: float | None = None
+    clock: Callable[[], float] = time.monotonic
 
     def feed(self, record: dict[str, Any]) -> None:
         error = stream_error(record)
         if error is not None:
-            raise push_failure(error, self.registry, self.secrets)
+            raise push_failure(error, self.registry, self.secrets, after=self.retried())
         aux = record.get("aux")
         if isinstance(aux, dict) and aux.get("Digest"):
             self.digest, self.size = aux["Digest"], aux.get("Size")
@@ -65,6 +78,27 @@ class PushLog:
             self.say(f"layer {layer}: already in the registry")
         elif status in ("Preparing", "Waiting") and progress.status == "waiting":
             progress.status = status.lower()
+        elif _COUNTDOWN.match(status):
+            self._retrying(progress, int(_COUNTDOWN.match(status)[1]))
+
+    def _retrying(self, progress: LayerProgress, seconds: int) -> None:
+        """A countdown record: a new round when the layer was not counting down, or the count went up."""
+        if progress.status != "retrying" or seconds > progress.countdown:
+            progress.retries += 1
+            if progress.retries > self.retries:  # said once per round, whichever layer gets there first
+                self.retries = progress.retries
+                self.retrying_since = self.retrying_since or self.clock()
+                self.say(
+                    f"uploads to {self.registry} failed; the engine tries again in {seconds}s (retry {self.retries})"
+                )
+        progress.status, progress.countdown = "retrying", seconds
+
+    def retried(self) -> str:
+        """' (the engine retried 4 times in 47s)' once it did, else ''."""
+        if not self.retries or self.retrying_since is None:
+            return ""
+        spent = self.clock() - self.retrying_since
+        return f" (the engine retried {self.retries} {'time' if self.retries == 1 else 'times'} in {spent:.0f}s)"
 
     @property
     def uploaded_bytes(self) -> int:

@@ -143,12 +143,12 @@ def test_a_failed_create_restores_the_previous_version_exactly(target, mode):
     deployer = FakeDeployer(account)
     new_version = None
 
-    def failing_create(definition_yaml, version, image_tag, log, create=deployer.create):
+    def failing_create(definition_yaml, version, image_tag, log, create=deployer.create, **options):
         nonlocal new_version
         if image_tag == "newtag":
             new_version = version
             deployer.failing[version] = mode
-        return create(definition_yaml, version, image_tag, log)
+        return create(definition_yaml, version, image_tag, log, **options)
 
     deployer.create = failing_create
     with pytest.raises(GheBackupError) as excinfo:
@@ -179,9 +179,9 @@ def test_a_failed_create_restores_the_previous_version_exactly(target, mode):
 def test_without_a_previous_version_a_failure_says_so(target):
     account = FakeAccount(account_id=target.settings.account_id)
     deployer = FakeDeployer(account)
-    deployer.create = lambda *args, create=deployer.create: (
+    deployer.create = lambda *args, create=deployer.create, **options: (
         deployer.failing.setdefault(args[1], "stack"),
-        create(*args),
+        create(*args, **options),
     )
     with pytest.raises(
         GheBackupError, match="no previous version to restore: staging has NO backup instance"
@@ -197,7 +197,10 @@ def test_the_deadline_stops_the_wait_and_restores_nothing(target):
     account = FakeAccount(account_id=target.settings.account_id)
     account.add(OLD, "oldd261101000000")
     deployer = FakeDeployer(account)
-    deployer.create = lambda *args, create=deployer.create: (account.stuck.add(f"ghe-backup-{args[1]}"), create(*args))
+    deployer.create = lambda *args, create=deployer.create, **options: (
+        account.stuck.add(f"ghe-backup-{args[1]}"),
+        create(*args, **options),
+    )
     clock = FakeClock()
     with pytest.raises(GheBackupError) as excinfo:
         deploy(target, account, deployer, clock=clock, sleep=clock.sleep)
@@ -373,9 +376,9 @@ def test_a_stale_lock_is_reported_and_only_force_breaks_it(target):
 def test_the_lock_is_released_after_a_failure(target):
     account, store = FakeAccount(account_id=target.settings.account_id), FakeStore()
     deployer = FakeDeployer(account)
-    deployer.create = lambda *args, create=deployer.create: (
+    deployer.create = lambda *args, create=deployer.create, **options: (
         deployer.failing.setdefault(args[1], "call"),
-        create(*args),
+        create(*args, **options),
     )
     with pytest.raises(GheBackupError):
         deploy(target, account, deployer, store)
@@ -503,11 +506,11 @@ def flaky_create(deployer, failures):
 
     real, left = deployer.create, [failures]
 
-    def create(*args):
+    def create(*args, **options):
         if left[0]:
             left[0] -= 1
-            raise Unreachable("Lizzy at http://agent unreachable: connection refused")
-        return real(*args)
+            raise Unreachable("Lizzy at http://agent unreachable: connection refused", what="Lizzy at http://agent")
+        return real(*args, **options)
 
     deployer.create = create
 
@@ -536,10 +539,16 @@ def test_an_agent_that_stays_unreachable_is_retried_until_the_budget_then_says_w
     with pytest.raises(GheBackupError) as excinfo:
         deploy(target, account, deployer, clock=clock, sleep=clock.sleep)
     message = str(excinfo.value)
-    assert excinfo.value.exit_code == ExitCode.FAILED
-    assert "unreachable" in message and f"restoring {OLD} failed too" in message
-    assert "staging has NO backup instance now: run inv rollback --account=staging" in message
+    assert excinfo.value.exit_code == ExitCode.UNREACHABLE  # a component that did not answer: exit 3
+    assert message.startswith("staging: creating ghe-backup-newtag") and "Lizzy at http://agent unreachable" in message
+    assert f"restoring {OLD} failed too: the same way (tried " in message
+    assert f"staging has NO backup instance now: {OLD} was deleted and ghe-backup-newtag" in message
+    assert (
+        "once Lizzy at http://agent answers, run: inv status --account=staging; inv rollback --account=staging"
+        in message
+    )
     assert 1000 + 120 <= clock.now <= 1000 + 2 * 120 + 30  # the deploy's budget, then the restore's
+    assert history.read(target.state_dir, "staging")[-1]["result"] == "unreachable"
 
 
 def test_an_agent_back_in_time_for_the_restore_restores(target):
@@ -549,15 +558,74 @@ def test_an_agent_back_in_time_for_the_restore_restores(target):
     real = deployer.create
     from ghe_backup.errors import Unreachable
 
-    def create(definition_yaml, version, tag, log):
+    def create(definition_yaml, version, tag, log, **options):
         if tag == "newtag":
-            raise Unreachable("Lizzy at http://agent unreachable: connection refused")
-        return real(definition_yaml, version, tag, log)
+            raise Unreachable("Lizzy at http://agent unreachable: connection refused", what="Lizzy at http://agent")
+        return real(definition_yaml, version, tag, log, **options)
 
     deployer.create = create
     target = with_settings(target, deploy_timeout=60)
     clock = FakeClock()
     with pytest.raises(GheBackupError) as excinfo:
         deploy(target, account, deployer, clock=clock, sleep=clock.sleep)
-    assert excinfo.value.exit_code == ExitCode.FAILED and f"restored {OLD} with image oldtag" in str(excinfo.value)
+    message = str(excinfo.value)
+    assert excinfo.value.exit_code == ExitCode.UNREACHABLE  # the cause was a fault, not the new version
+    assert f"restored {OLD} with image oldtag" in message and "staging runs it" in message
+    assert "deploy again once Lizzy at http://agent answers" in message
     assert account.stacks[OLD].status == "CREATE_COMPLETE"
+    assert history.read(target.state_dir, "staging")[-1]["result"] == "restored"
+
+
+def test_a_delete_that_got_no_answer_is_never_reported_as_kept(target):
+    """The agent took the delete and never answered: the previous stack still runs when the budget ends,
+    but it may be deleted yet, so the line does not say it runs, and says to deploy (not roll back)."""
+    from ghe_backup.errors import Unreachable
+
+    target = with_settings(target, deploy_timeout=60)
+    account = FakeAccount(account_id=target.settings.account_id)
+    account.add(OLD, "oldd261101000000", image_tag="oldtag")
+    deployer = FakeDeployer(account)
+
+    def delete(base, version, log, **options):
+        raise Unreachable(
+            "Lizzy at http://agent did not answer DELETE /api/stacks/x within 60s",
+            what="Lizzy at http://agent",
+            maybe_done=True,
+        )
+
+    deployer.delete = delete
+    clock = FakeClock()
+    with pytest.raises(GheBackupError) as excinfo:
+        deploy(target, account, deployer, clock=clock, sleep=clock.sleep)
+    message = str(excinfo.value)
+    assert excinfo.value.exit_code == ExitCode.UNREACHABLE
+    assert message.startswith(f"staging: deleting {OLD}: Lizzy at http://agent did not answer DELETE"), message
+    assert "kept" not in message and "staging runs it" not in message, message
+    assert f"staging may have NO backup instance soon: {OLD} still ran, but its delete got no answer" in message
+    assert (
+        "once Lizzy at http://agent answers, run: inv status --account=staging; inv deploy --account=staging" in message
+    )
+    assert account.stacks[OLD].status == "CREATE_COMPLETE"
+    assert history.read(target.state_dir, "staging")[-1]["result"] == "unreachable"
+
+
+def test_a_delete_refused_outright_keeps_the_previous_stack_running(target):
+    """Not reached at all (connection refused): nothing was taken, so the previous stack is kept and runs."""
+    from ghe_backup.errors import Unreachable
+
+    target = with_settings(target, deploy_timeout=60)
+    account = FakeAccount(account_id=target.settings.account_id)
+    account.add(OLD, "oldd261101000000", image_tag="oldtag")
+    deployer = FakeDeployer(account)
+
+    def delete(base, version, log, **options):
+        raise Unreachable("Lizzy at http://agent unreachable: connection refused", what="Lizzy at http://agent")
+
+    deployer.delete = delete
+    clock = FakeClock()
+    with pytest.raises(GheBackupError) as excinfo:
+        deploy(target, account, deployer, clock=clock, sleep=clock.sleep)
+    message = str(excinfo.value)
+    assert excinfo.value.exit_code == ExitCode.UNREACHABLE
+    assert f"kept {OLD} with image oldtag" in message and "staging runs it" in message, message
+    assert history.read(target.state_dir, "staging")[-1]["result"] == "restored"

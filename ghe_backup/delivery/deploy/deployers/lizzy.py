@@ -33,10 +33,12 @@ class LizzyDeployer:
         agent = [s.id for s in self.client.list_stacks() if version_of(base, s.id)]
         guard.check_agent(self.target, agent, account_stacks)
 
-    def create(self, definition_yaml: str, version: str, image_tag: str, log: Log) -> None:
+    def create(
+        self, definition_yaml: str, version: str, image_tag: str, log: Log, *, within: float | None = None
+    ) -> None:
         log(f"POST {self.client.url}/api/stacks (stack_version {version}, {PARAMETER}={image_tag})")
-        self.client.create_stack(definition_yaml, version, [f"{PARAMETER}={image_tag}"])
+        self.client.create_stack(definition_yaml, version, [f"{PARAMETER}={image_tag}"], within=within)
 
-    def delete(self, base: str, version: str, log: Log) -> None:
+    def delete(self, base: str, version: str, log: Log, *, within: float | None = None) -> None:
         log(f"DELETE {self.client.url}/api/stacks/{base}-{version}")
-        self.client.delete_stack(base, version)
+        self.client.delete_stack(base, version, within=within)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ghe_backup.delivery.deploy.deployers.base import Log
-from ghe_backup.delivery.deploy.deployers.senza_cli import run_senza
+from ghe_backup.delivery.deploy.deployers.senza_cli import TIMEOUT, run_senza
 from ghe_backup.plumbing.aws import AccountAccess
 from ghe_backup.plumbing.cloudformation import PARAMETER
 
@@ -26,20 +26,30 @@ class SenzaDeployer:
     def check(self, base: str, account_stacks: list[str]) -> None:
         """senza acts with ``access`` itself, which the account guard has proven."""
 
-    def create(self, definition_yaml: str, version: str, image_tag: str, log: Log) -> None:
+    def create(
+        self, definition_yaml: str, version: str, image_tag: str, log: Log, *, within: float | None = None
+    ) -> None:
         with tempfile.TemporaryDirectory(prefix="ghe-backup-senza-") as folder:
             path = Path(folder) / "ghe-backup.yaml"
             fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
             with os.fdopen(fd, "w") as out:
                 out.write(definition_yaml)
             args = ["--region", self.region, "--force", str(path), version, f"{PARAMETER}={image_tag}"]
-            run_senza("create", args, env=self.access.environment(), secrets=self.secrets, log=log)
+            run_senza(
+                "create", args, env=self.access.environment(), secrets=self.secrets, log=log, timeout=_limit(within)
+            )
 
-    def delete(self, base: str, version: str, log: Log) -> None:
+    def delete(self, base: str, version: str, log: Log, *, within: float | None = None) -> None:
         run_senza(
             "delete",
             ["--region", self.region, base, version],
             env=self.access.environment(),
             secrets=self.secrets,
             log=log,
+            timeout=_limit(within),
         )
+
+
+def _limit(within: float | None) -> float:
+    """senza's time: its own limit, or what is left of the deploy's budget (a few seconds at least)."""
+    return TIMEOUT if within is None else max(5.0, min(TIMEOUT, within))

@@ -101,11 +101,17 @@ def run_senza(
             echo=log,
             timeout=timeout,
         )
-    except CommandTimedOut:
-        raise SenzaError(action, None, f"no answer within {timeout:.0f}s") from None
+    except CommandTimedOut:  # senza waits on AWS calls (and retries them): a hung endpoint, or one far too slow
+        raise Unreachable(
+            f"senza {action} did not finish within {timeout:.0f}s (AWS not answering?)",
+            what="AWS (as senza sees it)",
+            maybe_done=True,
+        ) from None
     except CommandFailed as err:
         unreachable = aws_unreachable(err.output)
         if unreachable:
-            raise Unreachable(f"senza {action}: AWS unreachable: {unreachable}", hint="retried by the deploy") from None
+            raise Unreachable(
+                f"senza {action}: AWS unreachable: {unreachable}", what="AWS (as senza sees it)"
+            ) from None
         raise SenzaError(action, err.returncode, first_error_line(err.output)) from None
     return result.output
