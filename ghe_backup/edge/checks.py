@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from ghe_backup.delivery.deploy.approval import check_approval_possible, needs_approval
+from ghe_backup.delivery.deploy.freshness import days_old
 from ghe_backup.delivery.deploy.lock import check_ttl
 from ghe_backup.edge.targets import positive_int, resolve, seconds
 from ghe_backup.errors import UsageError
@@ -292,4 +293,4 @@ def refresh(
 def _age(age: Any) -> str:
     if age is None or age.age_days is None:
         return "AMI age unknown"
-    return f"{age.name} is {age.age_days:.0f} days old"
+    return f"{age.name} is {days_old(age.age_days)}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ghe_backup.delivery.deploy.freshness import days_old
 from ghe_backup.edge.render import Table
 
 
@@ -59,7 +60,7 @@ def _ami(age: Any) -> str:
         return "-"
     text = f"{age.name} ({age.id})"
     if age.age_days is not None:
-        text += f", {age.age_days:.0f} days old"
+        text += f", {days_old(age.age_days)}"
     if age.deprecation:
         text += f", expires {age.deprecation[:10]}"
     return text

@@ -18,6 +18,12 @@ DAY = 86400.0
 _NAME_DATE = re.compile(r"(\d{8})-(\d{6})")
 
 
+def days_old(age_days: float) -> str:
+    """'0 days old', '1 day old', '12 days old' (rounded to whole days)."""
+    days = int(round(age_days))
+    return f"{days} day{'' if days == 1 else 's'} old"
+
+
 @dataclass(frozen=True)
 class AmiAge:
     id: str
@@ -64,7 +70,7 @@ def ami_stale(running: AmiAge | None, settings: Any) -> list[str]:
         return []
     reasons = []
     if running.age_days is not None and running.age_days > settings.max_ami_age_days:
-        reasons.append(f"AMI {running.name} is {running.age_days:.0f} days old (max {settings.max_ami_age_days})")
+        reasons.append(f"AMI {running.name} is {days_old(running.age_days)} (max {settings.max_ami_age_days})")
     if running.days_to_expiry is not None and running.days_to_expiry <= settings.refresh_days_before_expiry:
         when = (running.deprecation or "")[:10]
         reasons.append(f"AMI {running.name} expires {when} (in {max(running.days_to_expiry, 0):.0f} days)")
