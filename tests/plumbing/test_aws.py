@@ -141,3 +141,31 @@ def test_accounts_assuming_roles_from_the_same_credentials_share_one_base_sessio
         assert made == [dummy, None, None]
     finally:
         aws.forget_sessions()
+
+
+def test_accounts_made_in_parallel_threads_parse_each_model_file_once(monkeypatch):
+    import threading
+
+    import botocore.loaders
+
+    from ghe_backup.plumbing import aws
+
+    monkeypatch.setattr(aws, "_LOADER", [])  # a process that has parsed nothing yet
+    parsed, original = [], botocore.loaders.JSONFileLoader.load_file
+    monkeypatch.setattr(
+        botocore.loaders.JSONFileLoader, "load_file", lambda self, path: parsed.append(path) or original(self, path)
+    )
+    start = threading.Barrier(3)
+
+    def account(key):
+        session = aws.new_session(region_name="eu-central-1", aws_access_key_id=key, aws_secret_access_key="s")
+        start.wait(5)
+        for service in ("sts", "cloudformation", "dynamodb"):
+            session.client(service, endpoint_url="http://127.0.0.1:9")
+
+    threads = [threading.Thread(target=account, args=(f"AKIA{i}",)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert parsed and len(parsed) == len(set(parsed)), sorted(parsed)
