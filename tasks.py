@@ -19,6 +19,7 @@ from ghe_backup.edge.targets import positive_int, resolve
 ACCOUNT_HELP = "account name from config/accounts/ (repeat for several accounts)"
 SANDBOX_HELP = "target the local sandbox instead of the real account (or set INVOKE_GHE_SANDBOX=1)"
 JSON_HELP = "print the result as JSON"
+ALL_ACCOUNTS_HELP = "account name (repeat for several; default: all)"
 
 
 @read_only
@@ -142,7 +143,7 @@ def rollback(
 @task(
     iterable=["account"],
     help={
-        "account": "account name (repeat for several; default: all)",
+        "account": ALL_ACCOUNTS_HELP,
         "sandbox": SANDBOX_HELP,
         "json": JSON_HELP,
         "yes": "approve without asking (CI, after its own approval)",
@@ -197,7 +198,7 @@ def plan(c, account, image=None, sandbox=False, json=False, markdown=False, out=
 @task(
     iterable=["account"],
     help={
-        "account": "account name (repeat for several; default: all)",
+        "account": ALL_ACCOUNTS_HELP,
         "sandbox": SANDBOX_HELP,
         "json": JSON_HELP,
         "markdown": "print the view as Markdown (for CI job summaries)",
@@ -247,7 +248,7 @@ def show_config(c, account=None, origins=False, json=False):
 @task(
     iterable=["account"],
     help={
-        "account": "account name (repeat for several; default: all)",
+        "account": ALL_ACCOUNTS_HELP,
         "sandbox": SANDBOX_HELP,
         "json": JSON_HELP,
         "check": "exit 5 when an account needs attention (stale AMI or backups, no instance): for monitors",
