@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from pathlib import Path
@@ -19,6 +20,13 @@ REPO = Path(__file__).resolve().parents[1]
 #: The tests' own config tree (a senza base, defaults, prod and staging overlays): the gate tests
 #: the code, never the operators' settings in config/.
 FIXTURE_TREE = Path(__file__).resolve().parent / "data" / "tree"
+
+
+def pytest_collection_finish(session):
+    """What collection imported (pytest, boto3's models, every module) lives to the end: moved out
+    of the garbage collector's sight, so its full collections during the tests and at exit walk only
+    what the tests made (the gate: about 1.5 s less CPU over its workers)."""
+    gc.freeze()
 
 
 @pytest.fixture

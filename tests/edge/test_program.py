@@ -156,3 +156,23 @@ def test_no_tasks_py_is_exit_2(tmp_path):
     result = run_inv("accounts", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr == ("error: Can't find any collection named 'tasks'! (run inv in the ghe-backup checkout)\n")
+
+
+def test_each_parse_and_each_use_of_a_task_gets_its_own_arguments():
+    """The task contexts are not copied per parse (their copy was most of a parse's time): what one
+    parse fills in reaches neither another parse nor another use of the same task."""
+
+    def parsed(*argv):
+        program = PipelineProgram(namespace=tasks.ns)
+        program.create_config()
+        program.parse_core(["inv", *argv])
+        program.parse_collection()
+        program.parse_tasks()
+        return [(c.name, {a.name: a.value for a in c.args.values() if a.value}) for c in program.tasks]
+
+    assert parsed("history", "--account=prod", "--json", "history", "--account=staging") == [
+        ("history", {"account": "prod", "json": True}),
+        ("history", {"account": "staging"}),
+    ]
+    assert parsed("history") == [("history", {})]
+    assert parsed("history", "--limit=3") == [("history", {"limit": "3"})]

@@ -96,8 +96,10 @@ def environment(definition: dict[str, Any], settings: Any) -> Iterable[Finding]:
         env = taupage.get("environment") or {}
         path = ("SenzaComponents", name, "TaupageConfig", "environment")
         for key in env:
+            if key in values.CONTAINER_ENVIRONMENT:
+                continue
             close = difflib.get_close_matches(key, values.CONTAINER_ENVIRONMENT, n=1, cutoff=0.85)
-            if key not in values.CONTAINER_ENVIRONMENT and close:
+            if close:
                 yield Finding(
                     (*path, key),
                     f"the container reads no such variable, so {close[0]} keeps its default or the base's value",

@@ -5,12 +5,15 @@ Two accounts back up the same appliance; a backup takes up to about an hour, so 
 start closer than ``SLOT`` would overlap (prod on even hours and staging on odd hours do not).
 Times are UTC, as in the container. The check looks at one period of the pair of schedules (a
 day when both fire every day, a week when they depend on the weekday, else a year) and walks
-the sparser one, so it costs a few hundred cron steps for any realistic pair.
+the sparser one, so it costs a few hundred cron steps for any realistic pair. The answers are
+remembered per expression (pure functions of their strings): a run checks each account once, the
+tests check the same schedules hundreds of times.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from ghe_backup.errors import ConfigError
 
@@ -22,10 +25,15 @@ DAY, WEEK, YEAR = dt.timedelta(days=1), dt.timedelta(days=7), dt.timedelta(days=
 
 def schedule_problem(expression: object) -> str | None:
     """Why ``expression`` cannot be a backup schedule, or None."""
-    from ghe_backup.backup.schedule import parse_schedule  # croniter: loaded when a schedule is checked
-
     if not isinstance(expression, str) or not expression.strip():
         return "missing or empty: the container refuses to start without a schedule"
+    return _cron_problem(expression)
+
+
+@functools.lru_cache(maxsize=256)
+def _cron_problem(expression: str) -> str | None:
+    from ghe_backup.backup.schedule import parse_schedule  # croniter: loaded when a schedule is checked
+
     try:
         parse_schedule(expression)  # the container's own rule: 5 fields (6 with seconds), valid
     except ConfigError:
@@ -35,6 +43,7 @@ def schedule_problem(expression: object) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=256)
 def longest_gap(expression: str) -> dt.timedelta:
     """The longest time between two runs, over one period of the schedule."""
     from croniter import croniter
@@ -52,6 +61,7 @@ def longest_gap(expression: str) -> dt.timedelta:
     return gap
 
 
+@functools.lru_cache(maxsize=256)
 def first_overlap(a: str, b: str) -> tuple[dt.datetime, dt.datetime] | None:
     """A run of ``a`` and a run of ``b`` that start within ``SLOT`` of each other, or None."""
     from croniter import croniter

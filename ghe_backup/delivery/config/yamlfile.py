@@ -11,11 +11,19 @@ Reading is bounded, so no input hangs, exhausts memory or ends in a traceback:
   as Taupage's ``ports``); a key given twice in one mapping is an error (YAML keeps the last);
 - only YAML's safe types are constructed: a tag such as ``!!python/object`` is an error naming the
   file and line, never an object.
+
+Parsing uses libyaml's events where PyYAML has it (eight times faster than the pure-Python
+scanner), composed by PyYAML's composer with the checks above. A document libyaml refuses is
+read again by the pure-Python loader, whose messages name the problem more exactly (the
+character a tab is, the alias that is undefined): good files go fast, bad ones say the same. A
+text with a tab, a byte-order mark after its start or a character YAML forbids goes to the pure-Python
+loader at once (libyaml reads the first two differently).
 """
 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,9 +81,9 @@ def load_yaml(path: Path, *, number_keys_under: Iterable[str] = ()) -> YamlDocum
     return parse_yaml(read_text(path), path, number_keys_under=number_keys_under)
 
 
-#: Documents parsed in this process, by text (PyYAML's pure-Python composer, which our checks
-#: need, takes milliseconds per file; a run reads the same files more than once, and the tests read
-#: the same fixture files hundreds of times). Only good documents are kept; each caller gets a copy.
+#: Documents parsed in this process, by text (a run reads the same files more than once, and the
+#: tests read the same fixture files hundreds of times). Only good documents are kept; each caller
+#: gets its own copy.
 _PARSED: dict[tuple[str, frozenset[str]], tuple[Any, dict[KeyPath, int]]] = {}
 _PARSED_MAX = 256
 
@@ -87,23 +95,46 @@ def parse_yaml(text: str, path: Path, *, number_keys_under: Iterable[str] = ()) 
         document = _parse_yaml(text, path, key[1])
         if len(_PARSED) >= _PARSED_MAX:
             _PARSED.clear()
-        found = _PARSED[key] = (copy.deepcopy(document.data), document.lines)
-    return YamlDocument(path=path, data=copy.deepcopy(found[0]), lines=dict(found[1]))
+        found = _PARSED[key] = (_copy(document.data), document.lines)
+    return YamlDocument(path=path, data=_copy(found[0]), lines=dict(found[1]))
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of what the safe loader makes: dicts, lists and immutable scalars are copied
+    here (``copy.deepcopy`` took more time than parsing), anything else by ``copy.deepcopy``.
+    Values an alias shares are copied apart (their count is bounded by ``MAX_NODES``)."""
+    kind = type(value)
+    if kind is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if kind is list:
+        return [_copy(v) for v in value]
+    if kind in _IMMUTABLE:
+        return value
+    return copy.deepcopy(value)
+
+
+_IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes, dt.date, dt.datetime})
 
 
 def _parse_yaml(text: str, path: Path, number_keys_under: frozenset[str]) -> YamlDocument:
     where = display_path(path)
+    if (
+        _FastLoader is not None
+        and "\t" not in text
+        and "\ufeff" not in text[1:]
+        and not yaml.reader.Reader.NON_PRINTABLE.search(text)
+    ):
+        fast = _FastLoader(text, where)
+        try:
+            return _document(fast, path, number_keys_under)
+        except yaml.YAMLError:
+            pass  # libyaml refused it: the pure-Python loader below names the problem more exactly
+        finally:
+            fast.dispose()
     loader = None
     try:
         loader = _Loader(text, where)  # the reader checks every character here
-        node = loader.get_single_node()
-        lines: dict[KeyPath, int] = {}
-        if node is not None:
-            _Check(loader, number_keys_under).document(node)
-            _collect_lines(node, (), lines)
-            data = loader.construct_document(node)
-        else:
-            data = None
+        return _document(loader, path, number_keys_under)
     except ConfigError:
         raise
     except yaml.constructor.ConstructorError as err:
@@ -127,16 +158,24 @@ def _parse_yaml(text: str, path: Path, number_keys_under: frozenset[str]) -> Yam
     finally:
         if loader is not None:
             loader.dispose()
+
+
+def _document(loader: Any, path: Path, number_keys_under: frozenset[str]) -> YamlDocument:
+    node = loader.get_single_node()
+    lines: dict[KeyPath, int] = {}
+    data = None
+    if node is not None:
+        _Check(loader, number_keys_under).document(node)
+        _collect_lines(node, (), lines)
+        data = loader.construct_document(node)
     return YamlDocument(path=path, data=data, lines=lines)
 
 
-class _Loader(yaml.SafeLoader):
-    """The safe loader, refusing to compose deeper than ``MAX_DEPTH`` (the composer recurses)."""
+class _DepthLimited:
+    """Refuses to compose deeper than ``MAX_DEPTH`` (PyYAML's composer recurses)."""
 
-    def __init__(self, text: str, where: str):
-        super().__init__(text)
-        self.where = where
-        self._depth = 0
+    where: str
+    _depth: int
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         self._depth += 1
@@ -147,9 +186,40 @@ class _Loader(yaml.SafeLoader):
                     f"{self.where}:{mark.line + 1}: nested more than {MAX_DEPTH} levels deep",
                     hint="config files are a few levels deep",
                 )
-            return super().compose_node(parent, index)
+            return super().compose_node(parent, index)  # type: ignore[misc]
         finally:
             self._depth -= 1
+
+
+class _Loader(_DepthLimited, yaml.SafeLoader):
+    """PyYAML's safe loader, all in Python."""
+
+    def __init__(self, text: str, where: str):
+        yaml.SafeLoader.__init__(self, text)
+        self.where, self._depth = where, 0
+
+
+def _fast_loader() -> type | None:
+    """The safe loader on libyaml's events (its C parser, PyYAML's composer and constructor)."""
+    try:
+        from yaml._yaml import CParser
+    except ImportError:  # PyYAML built without libyaml
+        return None
+
+    class FastLoader(
+        _DepthLimited, yaml.composer.Composer, CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver
+    ):
+        def __init__(self, text: str, where: str):
+            CParser.__init__(self, text)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+            yaml.composer.Composer.__init__(self)
+            self.where, self._depth = where, 0
+
+    return FastLoader
+
+
+_FastLoader = _fast_loader()
 
 
 class _Check:

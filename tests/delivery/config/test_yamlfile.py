@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from ghe_backup.delivery.config import yamlfile
 from ghe_backup.delivery.config.yamlfile import MAX_DEPTH, MAX_NODES, load_yaml, parse_yaml
 from ghe_backup.errors import ConfigError, ExitCode
 
 WHERE = Path("x.yaml")
+REPO = Path(__file__).resolve().parents[3]
 
 
 def error_of(text: str, **kwargs) -> str:
@@ -156,16 +158,14 @@ def test_load_yaml_refuses_what_is_not_a_regular_file(tmp_path, monkeypatch):
 
 
 def test_a_text_is_parsed_once_and_each_caller_gets_its_own_copy(tmp_path, monkeypatch):
-    from ghe_backup.delivery.config import yamlfile
-
     made = []
-    original = yamlfile._Loader.__init__
-    monkeypatch.setattr(yamlfile._Loader, "__init__", lambda self, *a: made.append(a) or original(self, *a))
+    original = yamlfile._document
+    monkeypatch.setattr(yamlfile, "_document", lambda *a: made.append(a) or original(*a))
     text = "pipeline:\n  region: eu-central-1\n  ports: [1, 2]\n"
     first = yamlfile.parse_yaml(text, tmp_path / "a.yaml")
     first.data["pipeline"]["ports"].append(3)
     second = yamlfile.parse_yaml(text, tmp_path / "b.yaml")
-    assert second.data == {"pipeline": {"region": "eu-central-1", "ports": [1, 2]}} and len(made) <= 1
+    assert second.data == {"pipeline": {"region": "eu-central-1", "ports": [1, 2]}} and len(made) == 1
     assert second.path == tmp_path / "b.yaml" and second.line_of(("pipeline", "region")) == 2
 
 
@@ -175,3 +175,77 @@ def test_a_bad_text_names_its_own_file_every_time(tmp_path):
     for name in ("one.yaml", "two.yaml"):
         with pytest.raises(ConfigError, match=f"{name}:2: "):
             yamlfile.parse_yaml("a: 1\na: 2\n", tmp_path / name)
+
+
+YAML_FILES = sorted(
+    path
+    for folder in ("config", "senza", "tests/data/tree", ".github/workflows")
+    for path in (REPO / folder).rglob("*.y*ml")
+)
+
+
+@pytest.mark.skipif(yamlfile._FastLoader is None, reason="PyYAML without libyaml")
+@pytest.mark.parametrize("path", YAML_FILES, ids=lambda p: str(p.relative_to(REPO)))
+def test_libyaml_events_compose_what_the_pure_python_loader_composes(path):
+    text = path.read_text(encoding="utf-8")
+    where = str(path)
+
+    def parsed(loader):  # the document, or what our checks found wrong with it
+        try:
+            document = yamlfile._document(loader, path, frozenset({"ports"}))
+        except ConfigError as err:
+            return str(err)
+        finally:
+            loader.dispose()
+        return document.data, document.lines
+
+    assert parsed(yamlfile._FastLoader(text, where)) == parsed(yamlfile._Loader(text, where))
+
+
+@pytest.mark.skipif(yamlfile._FastLoader is None, reason="PyYAML without libyaml")
+def test_good_text_never_needs_the_pure_python_loader(monkeypatch, tmp_path):
+    monkeypatch.setattr(yamlfile, "_Loader", None)  # calling it would fail the test
+    text = (REPO / "tests/data/tree/senza/ghe-backup.yaml").read_text(encoding="utf-8") + "\n# fresh\n"
+    assert yamlfile.parse_yaml(text, tmp_path / "a.yaml", number_keys_under=["ports"]).data["SenzaInfo"]
+
+
+def test_copies_share_nothing_with_the_remembered_document(tmp_path):
+    text = "a: &x {b: [1, {c: 2}]}\nd: *x\nwhen: 2026-01-05\nset: !!set {k}\n"
+    first = yamlfile.parse_yaml(text, tmp_path / "a.yaml").data
+    first["a"]["b"][1]["c"] = 3
+    first["set"].add("z")
+    again = yamlfile.parse_yaml(text, tmp_path / "a.yaml").data
+    assert again["a"] == again["d"] == {"b": [1, {"c": 2}]} and again["set"] == {"k"}
+    assert again["when"].isoformat() == "2026-01-05"
+
+
+@pytest.mark.skipif(yamlfile._FastLoader is None, reason="PyYAML without libyaml")
+def test_mangled_files_read_the_same_with_and_without_libyaml(monkeypatch):
+    """Seeded edits of the fixture tree (YAML's punctuation, tabs, marks, cuts, repeats): the same
+    document or the same message, whichever loader reads it first."""
+    import random
+
+    pieces = [*":-{}[]&*!|>'\"#\t\n ,?%@`\\\ufeff\x85\u2028", "---", "<<: ", "!!set ", "&a ", "*a", "yes", "0x1F"]
+    texts = [p.read_text(encoding="utf-8") for p in sorted((REPO / "tests/data/tree").rglob("*.yaml"))]
+    pick = random.Random(20261127)
+
+    def outcome(text):
+        try:
+            document = yamlfile._parse_yaml(text, WHERE, frozenset({"ports"}))
+        except ConfigError as err:
+            return str(err)
+        return document.data, document.lines
+
+    fast = yamlfile._FastLoader
+    for _ in range(120):
+        text = pick.choice(texts)
+        for _ in range(pick.randint(1, 3)):
+            at = pick.randrange(len(text) + 1)
+            if pick.random() < 0.5:
+                text = text[:at] + pick.choice(pieces) + text[at:]
+            else:
+                text = text[:at] + text[at + pick.randint(1, 5) :]
+        with_libyaml = outcome(text)
+        monkeypatch.setattr(yamlfile, "_FastLoader", None)
+        assert with_libyaml == outcome(text), text
+        monkeypatch.setattr(yamlfile, "_FastLoader", fast)
