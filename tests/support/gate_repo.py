@@ -18,6 +18,9 @@ def test_counts_its_runs():
     with open(os.environ["GATE_RUNS"], "a") as out:
         out.write("ran\\n")
     assert os.environ.get("GATE_RED") != "1"
+    if os.environ.get("GATE_TMPDIR"):  # where this run's temporary files go
+        with open(os.environ["GATE_TMPDIR"], "w") as out:
+            out.write(os.environ.get("TMPDIR", ""))
 """
 
 

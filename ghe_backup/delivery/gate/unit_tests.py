@@ -152,10 +152,38 @@ def _remember(root: Path, state_dir: Path, key: GateKey, seconds: float, report:
 
 
 def _env() -> dict[str, str]:
-    """The caller's environment, with byte-code caching on: with PYTHONDONTWRITEBYTECODE every
-    worker compiles every module and pytest rewrites every test module again (about 1.4 s of CPU
-    per process here). The caches go to ``__pycache__``, which git, the image and the key ignore."""
-    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    """The caller's environment, with byte-code caching on and the tests' scratch files in memory.
+
+    With PYTHONDONTWRITEBYTECODE every worker compiles every module and pytest rewrites every test
+    module again (about 1.4 s of CPU per process here). The caches go to ``__pycache__``, which
+    git, the image and the key ignore. Without a TMPDIR of the caller's, the tests' temporary
+    directories go to ``/dev/shm`` when it is a writable memory file system with room: a run
+    makes and later removes about 6,000 files, which cost 2.5 s of system time on this machine's
+    disk and almost nothing in memory (``scratch_dir``).
+    """
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    scratch = scratch_dir(env)
+    if scratch is not None:
+        env["TMPDIR"] = scratch
+    return env
+
+
+#: Room the tests' scratch needs in memory: pytest keeps the last three runs (about 25 MB each).
+SCRATCH_ROOM = 512 * 1024 * 1024
+
+
+def scratch_dir(env: dict[str, str], memory: Path = Path("/dev/shm")) -> str | None:
+    """Where the tests' temporary directories go, when not the caller's choice: ``memory`` if it
+    is a writable directory with ``SCRATCH_ROOM`` free; else None (the system's default)."""
+    if env.get("TMPDIR"):
+        return None
+    try:
+        if not (memory.is_dir() and os.access(memory, os.W_OK | os.X_OK)):
+            return None
+        room = os.statvfs(memory)
+    except OSError:
+        return None
+    return str(memory) if room.f_bavail * room.f_frsize >= SCRATCH_ROOM else None
 
 
 def _stdout_fd() -> int | None:

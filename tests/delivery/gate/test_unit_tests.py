@@ -86,6 +86,26 @@ def test_a_pass_passes_the_stage_and_as_a_prerequisite_its_output_goes_to_stderr
 
 
 @pytest.mark.process
+def test_the_tests_scratch_is_in_memory_unless_the_caller_chose_tmpdir(repo, tmp_path, monkeypatch):
+    scratch = unit_tests.scratch_dir({})
+    monkeypatch.delenv("TMPDIR", raising=False)
+    monkeypatch.setenv("GATE_TMPDIR", str(tmp_path / "tmpdir"))  # the tiny test writes where its temp goes
+    gate(repo)
+    assert (tmp_path / "tmpdir").read_text() == (scratch or "")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    gate(repo)
+    assert (tmp_path / "tmpdir").read_text() == str(tmp_path)
+
+
+def test_scratch_goes_to_memory_only_where_it_is_writable_with_room(tmp_path, monkeypatch):
+    assert unit_tests.scratch_dir({}, memory=tmp_path) == str(tmp_path)
+    assert unit_tests.scratch_dir({"TMPDIR": "/elsewhere"}, memory=tmp_path) is None  # the caller's choice
+    assert unit_tests.scratch_dir({}, memory=tmp_path / "missing") is None
+    monkeypatch.setattr(unit_tests, "SCRATCH_ROOM", 1 << 62)  # more room than any disk has
+    assert unit_tests.scratch_dir({}, memory=tmp_path) is None
+
+
+@pytest.mark.process
 def test_failing_tests_fail_the_stage_and_are_not_remembered(repo, tmp_path, monkeypatch):
     monkeypatch.setenv("GATE_RED", "1")
     with pytest.raises(StageFailed, match=r"unit tests failed \(pytest exit 1\)"):
