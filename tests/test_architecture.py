@@ -7,6 +7,7 @@ ones included), so a cycle hidden in a function body or under ``TYPE_CHECKING`` 
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 from pathlib import Path
 
@@ -49,6 +50,7 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
     return found
 
 
+@functools.cache  # read once per test process: the tests below only read it
 def graph() -> dict[str, set[str]]:
     found = modules()
     return {name: imports_of(name, path, set(found)) for name, path in found.items()}

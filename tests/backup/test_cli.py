@@ -131,8 +131,12 @@ def test_the_health_url_of_an_ipv6_bind():
         ({"RSYNC_BWLIMIT": "fast"}, "RSYNC_BWLIMIT='fast' is not a transfer rate"),
     ],
 )
-def test_new_settings_fail_with_one_line_and_exit_2(env, changes, message):
-    result = run_cli(["render-config", "--stdout"], {**env, **changes})
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    [line] = result.stderr.strip().splitlines()
+def test_new_settings_fail_with_one_line_and_exit_2(env, changes, message, monkeypatch, capsys):
+    # in the program's own process (test_bad_setting_as_a_subprocess runs one as a real process)
+    for name, value in changes.items():
+        monkeypatch.setenv(name, value)
+    assert main(["render-config", "--stdout"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    [line] = err.strip().splitlines()
     assert line.startswith(f"ghe-backup-service: error: {message}")

@@ -127,8 +127,12 @@ def _parse_yaml(text: str, path: Path, number_keys_under: frozenset[str]) -> Yam
         fast = _FastLoader(text, where)
         try:
             return _document(fast, path, number_keys_under)
-        except yaml.YAMLError:
-            pass  # libyaml refused it: the pure-Python loader below names the problem more exactly
+        except yaml.YAMLError as err:
+            # libyaml refused it: the pure-Python loader below names the problem more exactly, except
+            # a value nested a thousand levels deep on one line (libyaml's limit), refused here: the
+            # pure-Python scanner would look ahead a thousand levels too, in quadratic time (0.15 s)
+            if getattr(err, "problem", None) == "exceeded maximum nesting depth" and err.problem_mark:
+                raise _too_deep(where, err.problem_mark) from None
         finally:
             fast.dispose()
     loader = None
@@ -171,6 +175,12 @@ def _document(loader: Any, path: Path, number_keys_under: frozenset[str]) -> Yam
     return YamlDocument(path=path, data=data, lines=lines)
 
 
+def _too_deep(where: str, mark: Any) -> ConfigError:
+    return ConfigError(
+        f"{where}:{mark.line + 1}: nested more than {MAX_DEPTH} levels deep", hint="config files are a few levels deep"
+    )
+
+
 class _DepthLimited:
     """Refuses to compose deeper than ``MAX_DEPTH`` (PyYAML's composer recurses)."""
 
@@ -181,11 +191,7 @@ class _DepthLimited:
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark
-                raise ConfigError(
-                    f"{self.where}:{mark.line + 1}: nested more than {MAX_DEPTH} levels deep",
-                    hint="config files are a few levels deep",
-                )
+                raise _too_deep(self.where, self.peek_event().start_mark)
             return super().compose_node(parent, index)  # type: ignore[misc]
         finally:
             self._depth -= 1
