@@ -83,7 +83,9 @@ def health_body(status: BackupStatus, report: HealthReport) -> dict:
 class HealthServer:
     """A threaded HTTP server for /health and /metrics; ``port=0`` picks a free port."""
 
-    def __init__(self, monitor: HealthMonitor, host: str = "0.0.0.0", port: int = 8080):
+    def __init__(self, monitor: HealthMonitor, host: str = "0.0.0.0", port: int = 8080, poll_interval: float = 0.1):
+        """``poll_interval``: how often the serving loop looks for ``stop()`` (what stopping may wait)."""
+        self._poll_interval = poll_interval
         handler = type("Handler", (_Handler,), {"monitor": monitor})
         try:
             self._httpd = ThreadingHTTPServer((host, port), handler)
@@ -101,7 +103,10 @@ class HealthServer:
 
     def start(self) -> HealthServer:
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="health-server", daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": self._poll_interval},
+            name="health-server",
+            daemon=True,
         )
         self._thread.start()
         log_event(log, "health_server_started", port=self.port)

@@ -81,7 +81,9 @@ def test_health_command(env, settings, data_dir, capsys):
         )
 
     for started_at, expected in ((1e9, 0), (0, 1)):  # in grace: healthy; long after start: degraded
-        server = HealthServer(HealthMonitor(status(started_at), Thresholds(3600)), host="127.0.0.1", port=0).start()
+        server = HealthServer(
+            HealthMonitor(status(started_at), Thresholds(3600)), host="127.0.0.1", port=0, poll_interval=0.01
+        ).start()
         try:
             assert main(["health", "--url", f"http://127.0.0.1:{server.port}/health"]) == expected
             assert json.loads(capsys.readouterr().out.splitlines()[-1])["status"] == (
@@ -99,7 +101,7 @@ def test_the_health_command_asks_where_the_server_listens(env, settings, data_di
     def status():
         return collect_status(settings.data_dir, settings.lock_path, settings.state_path, now=1e9, started_at=1e9)
 
-    server = HealthServer(HealthMonitor(status, Thresholds(3600)), host=bind, port=0).start()
+    server = HealthServer(HealthMonitor(status, Thresholds(3600)), host=bind, port=0, poll_interval=0.01).start()
     try:
         monkeypatch.setenv("HEALTH_BIND", bind)
         monkeypatch.setenv("HEALTH_PORT", str(server.port))

@@ -51,7 +51,7 @@ def served(settings, data_dir):
         )
 
     server = HealthServer(
-        HealthMonitor(status, Thresholds(max_snapshot_age=2 * HOUR)), host="127.0.0.1", port=0
+        HealthMonitor(status, Thresholds(max_snapshot_age=2 * HOUR)), host="127.0.0.1", port=0, poll_interval=0.01
     ).start()
     yield clock, f"http://127.0.0.1:{server.port}"
     server.stop()

@@ -64,7 +64,7 @@ def _wait_for(predicate, timeout=10.0):
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+        time.sleep(0.01)
 
 
 @pytest.mark.integration
@@ -240,6 +240,7 @@ def _beats_then_ends(runner, client, state, tmp_path):
     thread.start()
     _wait_for(lambda: [_kind(r) for r in client.requests].count("heartbeat") >= 3)
     assert (tmp_path / "record").exists() and thread.is_alive()  # beats while backup-utils runs
+    (tmp_path / "done").touch()  # backup-utils (the stand-in) may finish now
     thread.join(30)
     assert state.flush(5)
     return outcome["run"]
@@ -250,7 +251,7 @@ def test_a_run_beats_its_heartbeat_until_it_ends_and_never_after(settings, monke
 
     from ghe_backup.backup.state_table import StateTable
 
-    monkeypatch.setenv("GHE_STANDIN_SLEEP", "1")
+    monkeypatch.setenv("GHE_STANDIN_UNTIL", str(tmp_path / "done"))  # lasts until _beats_then_ends says
     monkeypatch.setenv("GHE_STANDIN_RECORD", str(tmp_path / "record"))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     write_backup_config(settings)
@@ -274,7 +275,7 @@ def test_a_hanging_table_never_delays_the_run_or_its_heartbeat(settings, monkeyp
 
     from ghe_backup.backup.state_table import StateTable
 
-    monkeypatch.setenv("GHE_STANDIN_SLEEP", "0.5")
+    monkeypatch.setenv("GHE_STANDIN_SLEEP", "0.2")
     monkeypatch.setenv("GHE_STANDIN_RECORD", str(tmp_path / "record"))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     write_backup_config(settings)
@@ -285,7 +286,7 @@ def test_a_hanging_table_never_delays_the_run_or_its_heartbeat(settings, monkeyp
     started = time.monotonic()
     assert runner.run_once().result == "success"
     took = time.monotonic() - started
-    assert took < 3, took  # backup-utils' 0.5 s and our own steps, whatever the table does
+    assert took < 3, took  # backup-utils' 0.2 s and our own steps, whatever the table does
     assert client.requests == [] and not state.flush(0)  # everything is still queued behind the hung call
     hold.set()
     assert state.flush(10)

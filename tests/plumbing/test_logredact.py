@@ -32,20 +32,18 @@ def debug_log(monkeypatch):
 
 
 def test_a_real_assume_role_logged_by_botocore_shows_no_credential(debug_log):
-    from moto.server import ThreadedMotoServer
-
     from ghe_backup.plumbing.aws import account_access
+    from support.motoserver import MotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server = MotoServer()
     server.start()
     try:
-        host, port = server.get_host_and_port()
         access = account_access(
             name="prod",
             account_id="123456789012",
             region="eu-central-1",
             deploy_role="ghe-backup-deployer",
-            endpoint_url=f"http://{host}:{port}",
+            endpoint_url=server.url,
             credentials={"aws_access_key_id": "AKIAIOSFODNN7EXAMPLE", "aws_secret_access_key": "base-secret-key-1234"},
         )
         access.client("sts").get_caller_identity()  # signed with the session token

@@ -62,12 +62,11 @@ def closed_port():
 
 @pytest.fixture(scope="module")
 def sts():
-    from moto.server import ThreadedMotoServer
+    from support.motoserver import MotoServer
 
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    moto = MotoServer()
     moto.start()
-    host, port = moto.get_host_and_port()
-    yield f"http://{host}:{port}"
+    yield moto.url
     moto.stop()
 
 
@@ -118,7 +117,7 @@ def test_an_agent_that_is_down_is_unreachable_at_once(monkeypatch, closed_port):
 def test_an_agent_that_does_not_answer_in_time_is_unreachable(server, monkeypatch):
     server.delay = 2
     started = time.monotonic()
-    err = failure(reachability.probe_lizzy, target(monkeypatch, lizzy=server.url), timeout=0.3)
+    err = failure(reachability.probe_lizzy, target(monkeypatch, lizzy=server.url), timeout=0.1)
     assert err.exit_code == ExitCode.UNREACHABLE and time.monotonic() - started < 1.5
 
 
