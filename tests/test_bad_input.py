@@ -910,8 +910,8 @@ CORPUS = [case for cases in GROUPS.values() for case in cases]
 # --- the harness --------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def agent(monkeypatch):
+@pytest.fixture(scope="module")
+def agent_server():
     """The account's Lizzy agent and registry: one small server on loopback (one request per probe)."""
     state = SimpleNamespace(seen=[])
 
@@ -937,6 +937,13 @@ def agent(monkeypatch):
     state.host = f"127.0.0.1:{server.server_port}"
     yield state
     server.shutdown()
+
+
+@pytest.fixture
+def agent(agent_server):
+    """The agent and registry, with what this test asked of them only."""
+    agent_server.seen = []
+    return agent_server
 
 
 class FakeSts:

@@ -57,6 +57,10 @@ class _FreshContexts(Lexicon):
     def __deepcopy__(self, memo: dict[int, Any]) -> _FreshContexts:
         return self
 
+    def __repr__(self) -> str:
+        # Invoke's debug log formats this on every parse, logged or not: the names say enough
+        return f"<task contexts: {', '.join(self)}>"
+
 
 class PipelineProgram(Program):
     def __init__(self, namespace: Any = None, **kwargs: Any):
