@@ -23,11 +23,15 @@ def env(backup_env, monkeypatch):
     return backup_env
 
 
-def test_version_in_process_and_as_module(capsys):
+def test_version(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
     assert exit_.value.code == 0
     assert capsys.readouterr().out == f"ghe-backup-service {ghe_backup.__version__}\n"
+
+
+@pytest.mark.process
+def test_version_as_a_module():
     result = run_cli(["--version"], {})
     assert result.returncode == 0 and result.stdout == f"ghe-backup-service {ghe_backup.__version__}\n"
 
@@ -41,6 +45,7 @@ def test_errors_are_one_line_with_the_exit_code(env, monkeypatch, capsys):
     assert "Traceback" in capsys.readouterr().err
 
 
+@pytest.mark.process
 def test_bad_setting_as_a_subprocess(env):
     result = run_cli(["render-config", "--stdout"], {**env, "GHE_NUM_SNAPSHOTS": "0"})
     assert result.returncode == 2 and "Traceback" not in result.stderr

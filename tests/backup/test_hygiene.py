@@ -136,6 +136,7 @@ def test_nothing_goes_while_a_backup_holds_the_lock(settings, data_dir):
     assert _clean(settings).removed_markers == ["in-progress"]
 
 
+@pytest.mark.process
 def test_an_io_error_is_one_line_and_exit_1_not_a_traceback(backup_env, small_tmpfs):
     # A stalled snapshot on a part of the volume that turned read-only: the lock is taken (the data
     # directory itself is writable), removing the snapshot fails with EROFS from the kernel.

@@ -176,3 +176,29 @@ def test_each_parse_and_each_use_of_a_task_gets_its_own_arguments():
     ]
     assert parsed("history") == [("history", {})]
     assert parsed("history", "--limit=3") == [("history", {"limit": "3"})]
+
+
+def test_a_task_added_to_the_collection_is_parsed_the_next_time():
+    from invoke import Collection, task
+
+    @task
+    def one(c, left=0):
+        pass
+
+    @task
+    def two(c, right=0):
+        pass
+
+    ns = Collection(one)
+
+    def parsed(*argv):
+        program = PipelineProgram(namespace=ns)
+        program.create_config()
+        program.parse_core(["inv", *argv])
+        program.parse_collection()
+        program.parse_tasks()
+        return [(c.name, {a.name: a.value for a in c.args.values()}) for c in program.tasks]
+
+    assert parsed("one", "--left=1") == [("one", {"left": 1})]
+    ns.add_task(two)
+    assert parsed("two", "--right=2", "one") == [("two", {"right": 2}), ("one", {"left": 0})]

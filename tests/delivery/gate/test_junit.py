@@ -57,6 +57,7 @@ def summary_counts(out: str) -> dict[str, int]:
     }
 
 
+@pytest.mark.process
 def test_junit_report_has_one_testcase_per_test_run(tmp_path, capfd):
     (tmp_path / "test_some.py").write_text(TESTS)
     report = tmp_path / "reports" / "junit.xml"  # the folder does not exist yet
