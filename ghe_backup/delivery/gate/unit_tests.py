@@ -40,17 +40,17 @@ class GateResult:
 
 
 def workers_wanted() -> int:
-    """pytest-xdist workers: one per usable core plus one, none (a single process) on one core or
-    without xdist. A good part of the suite's time is tests waiting on subprocesses and timers;
-    the extra worker runs tests in those waits (measured on 2 cores: 6.4-7.5 s with 3 workers,
-    7.5-7.9 s with 2; see docs/benchmarks.md)."""
+    """pytest-xdist workers: one per usable core, none (a single process) on one core or without
+    xdist. The tests hardly wait any more (events instead of sleeps), so a worker more than the
+    cores only adds its start-up (about 1 s of CPU: Python, pytest, collecting every test); on 2
+    cores 2 and 3 workers took the same wall time, 3 about 1.5 s more CPU (docs/benchmarks.md)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
     if cores < 2 or importlib.util.find_spec("xdist") is None:
         return 0
-    return cores + 1
+    return cores
 
 
 def pytest_command(selection: list[str], workers: int) -> list[str]:

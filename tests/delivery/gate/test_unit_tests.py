@@ -115,8 +115,8 @@ def test_failing_tests_fail_the_stage_and_are_not_remembered(repo, tmp_path, mon
 
 def test_workers_follow_the_usable_cores(monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    assert unit_tests.workers_wanted() == 3  # both cores, and one more for the time tests wait
-    assert unit_tests.pytest_command(["-m", "x"], 3)[-4:] == ["-n", "3", "--dist", "worksteal"]
+    assert unit_tests.workers_wanted() == 2  # one per core
+    assert unit_tests.pytest_command(["-m", "x"], 2)[-4:] == ["-n", "2", "--dist", "worksteal"]
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
     assert unit_tests.workers_wanted() == 0
     assert "-n" not in unit_tests.pytest_command(["-m", "x"], 0)
