@@ -47,8 +47,8 @@ class _TaskContexts(Lexicon):
     Invoke builds every task's context for each parser (``Collection.to_contexts``: a signature
     read per task) and each parse deep-copies them all before it reads them, and again the one it
     switches to. A parse only reads these (the copy of the context it switches to is what it fills
-    in), so they are made once per collection and never copied whole: that was most of a parse's
-    cost (about 7 ms of every ``inv`` call, and of every run of the bad-input corpus).
+    in), so they are made once per collection and never copied whole: a parse of ``inv deploy
+    --account=prod --sandbox --yes`` took 4.7 ms, now 1.5 ms (scripts/benchmark_gate_parts.py).
     """
 
     def __init__(self, contexts: list[ParserContext]):
