@@ -202,3 +202,21 @@ def test_a_task_added_to_the_collection_is_parsed_the_next_time():
     assert parsed("one", "--left=1") == [("one", {"left": 1})]
     ns.add_task(two)
     assert parsed("two", "--right=2", "one") == [("two", {"right": 2}), ("one", {"left": 0})]
+
+
+def test_core_flags_of_one_parse_reach_no_other():
+    """The core flags' context is not copied per parse (each parser gets a new one)."""
+
+    def core_flags(*argv):
+        program = PipelineProgram(namespace=tasks.ns)
+        program.create_config()
+        program.parse_core(["inv", *argv])
+        program.parse_collection()
+        program.parse_tasks()
+        return {name: arg.value for name, arg in program.core[0].args.items() if arg.value}
+
+    defaults = core_flags("history")  # Invoke's defaults (list-format: flat)
+    assert core_flags("--dry", "--debug", "history") == {**defaults, "dry": True, "debug": True}
+    assert core_flags("history") == defaults and "dry" not in defaults
+    program = PipelineProgram(namespace=tasks.ns)
+    assert program.initial_context is not program.initial_context

@@ -166,11 +166,22 @@ def validate_document(doc: YamlDocument, schema: dict[str, Any] = CONFIG_FILE) -
     """Raise a one-line ``ConfigError`` for the first problem in ``doc``, in document order."""
     if doc.data is None:
         return
+    key = (id(schema), repr(doc.data))  # repr tells 1, "1", 1.0 and True apart, and keys' types too
+    if _VALID.get(key) is schema:
+        return
     errors = list(jsonschema.Draft7Validator(schema).iter_errors(doc.data))
     if not errors:
+        if len(_VALID) >= 256:
+            _VALID.clear()
+        _VALID[key] = schema
         return
     first = min(errors, key=lambda e: (_line(doc, e), len(e.absolute_path)))
     raise describe(doc, first)
+
+
+#: Documents found valid in this process, by schema and value (a run validates the same files more
+#: than once; the tests validate the same fixture files hundreds of times). Only passes are kept.
+_VALID: dict[tuple[int, str], dict[str, Any]] = {}
 
 
 def _line(doc: YamlDocument, error: jsonschema.ValidationError) -> int:

@@ -233,3 +233,21 @@ def test_errors_in_defaults_name_the_defaults_file(config_tree):
     assert error_of(config_tree) == (
         "config/defaults.yaml:7: pipeline.deploy_timeout: expected a whole number, got a string (give a whole number)"
     )
+
+
+def test_a_document_found_valid_is_not_validated_again_and_a_changed_one_is(config_tree, monkeypatch):
+    import jsonschema
+
+    from ghe_backup.delivery.config import schema
+
+    checked = []
+    validator = jsonschema.Draft7Validator
+    monkeypatch.setattr(schema.jsonschema, "Draft7Validator", lambda s: checked.append(s) or validator(s))
+    monkeypatch.setattr(schema, "_VALID", {})
+    load_accounts(config_tree)
+    first = len(checked)
+    load_accounts(config_tree)
+    assert first >= 4 and len(checked) == first  # base, defaults, two overlays: once each
+    # the same text with a number where a string belongs (a value whose repr differs) is checked again
+    edit(config_tree, "config/accounts/prod.yaml", 'account_id: "123456789012"', "account_id: 123456789012")
+    assert "pipeline.account_id" in error_of(config_tree) and len(checked) == first + 1
