@@ -281,6 +281,18 @@ _Dumper.add_representer(str, _string)
 
 
 def render(workflow: dict[str, Any], about: str) -> str:
+    key = (repr(workflow), about)  # PyYAML's emitter is pure Python: the same workflow is written once
+    if key not in _RENDERED:
+        if len(_RENDERED) >= 32:
+            _RENDERED.clear()
+        _RENDERED[key] = _render(workflow, about)
+    return _RENDERED[key]
+
+
+_RENDERED: dict[tuple[str, str], str] = {}
+
+
+def _render(workflow: dict[str, Any], about: str) -> str:
     text = yaml.dump(workflow, Dumper=_Dumper, sort_keys=False, width=10_000, default_flow_style=False)
     # YAML 1.1 (PyYAML) quotes the key `on`; GitHub and actionlint read YAML 1.2, where it is a plain key.
     text = text.replace("\n'on':\n", "\non:\n")

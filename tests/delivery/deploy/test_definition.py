@@ -64,3 +64,16 @@ def test_an_unreachable_store_falls_back_to_the_local_copy(config_tree):
             raise Unreachable("DynamoDB did not answer")
 
     assert recall_definition(Down(), state, "staging", "ghe-backup-v1") == definition
+
+
+def test_a_dumped_definition_is_remembered_by_value_and_types():
+    from ghe_backup.delivery.deploy.definition import dump
+
+    definition = {"SenzaInfo": {"StackName": "ghe-backup"}, "Port": 1}
+    first = dump(definition)
+    assert dump(definition) == first and "Port: 1\n" in first
+    assert "Port: '1'\n" in dump({"SenzaInfo": {"StackName": "ghe-backup"}, "Port": "1"})
+    assert "Port: true\n" in dump({"SenzaInfo": {"StackName": "ghe-backup"}, "Port": True})
+    definition["Port"] = 2  # changed after it was written: written anew
+    assert "Port: 2\n" in dump(definition)
+    assert dump({"Port": 1, "SenzaInfo": {"StackName": "ghe-backup"}}).startswith("Port: 1\n")  # key order kept
