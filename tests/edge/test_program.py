@@ -158,24 +158,33 @@ def test_no_tasks_py_is_exit_2(tmp_path):
     assert result.stderr == ("error: Can't find any collection named 'tasks'! (run inv in the ghe-backup checkout)\n")
 
 
+def parsed(namespace, *argv):
+    """The program after Invoke's parse steps of ``inv ARGV`` (nothing runs)."""
+    program = PipelineProgram(namespace=namespace)
+    program.create_config()
+    program.parse_core(["inv", *argv])
+    program.parse_collection()
+    program.parse_tasks()
+    return program
+
+
+def task_values(namespace, *argv, given_only=True):
+    """Each parsed task with its arguments' values (only those given, or all)."""
+    return [
+        (c.name, {a.name: a.value for a in c.args.values() if a.value or not given_only})
+        for c in parsed(namespace, *argv).tasks
+    ]
+
+
 def test_each_parse_and_each_use_of_a_task_gets_its_own_arguments():
     """The task contexts are not copied per parse (their copy was most of a parse's time): what one
     parse fills in reaches neither another parse nor another use of the same task."""
-
-    def parsed(*argv):
-        program = PipelineProgram(namespace=tasks.ns)
-        program.create_config()
-        program.parse_core(["inv", *argv])
-        program.parse_collection()
-        program.parse_tasks()
-        return [(c.name, {a.name: a.value for a in c.args.values() if a.value}) for c in program.tasks]
-
-    assert parsed("history", "--account=prod", "--json", "history", "--account=staging") == [
+    assert task_values(tasks.ns, "history", "--account=prod", "--json", "history", "--account=staging") == [
         ("history", {"account": "prod", "json": True}),
         ("history", {"account": "staging"}),
     ]
-    assert parsed("history") == [("history", {})]
-    assert parsed("history", "--limit=3") == [("history", {"limit": "3"})]
+    assert task_values(tasks.ns, "history") == [("history", {})]
+    assert task_values(tasks.ns, "history", "--limit=3") == [("history", {"limit": "3"})]
 
 
 def test_a_task_added_to_the_collection_is_parsed_the_next_time():
@@ -190,30 +199,19 @@ def test_a_task_added_to_the_collection_is_parsed_the_next_time():
         pass
 
     ns = Collection(one)
-
-    def parsed(*argv):
-        program = PipelineProgram(namespace=ns)
-        program.create_config()
-        program.parse_core(["inv", *argv])
-        program.parse_collection()
-        program.parse_tasks()
-        return [(c.name, {a.name: a.value for a in c.args.values()}) for c in program.tasks]
-
-    assert parsed("one", "--left=1") == [("one", {"left": 1})]
+    assert task_values(ns, "one", "--left=1", given_only=False) == [("one", {"left": 1})]
     ns.add_task(two)
-    assert parsed("two", "--right=2", "one") == [("two", {"right": 2}), ("one", {"left": 0})]
+    assert task_values(ns, "two", "--right=2", "one", given_only=False) == [
+        ("two", {"right": 2}),
+        ("one", {"left": 0}),
+    ]
 
 
 def test_core_flags_of_one_parse_reach_no_other():
     """The core flags' context is not copied per parse (each parser gets a new one)."""
 
     def core_flags(*argv):
-        program = PipelineProgram(namespace=tasks.ns)
-        program.create_config()
-        program.parse_core(["inv", *argv])
-        program.parse_collection()
-        program.parse_tasks()
-        return {name: arg.value for name, arg in program.core[0].args.items() if arg.value}
+        return {name: arg.value for name, arg in parsed(tasks.ns, *argv).core[0].args.items() if arg.value}
 
     defaults = core_flags("history")  # Invoke's defaults (list-format: flat)
     assert core_flags("--dry", "--debug", "history") == {**defaults, "dry": True, "debug": True}
