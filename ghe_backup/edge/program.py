@@ -33,6 +33,7 @@ from ghe_backup.edge.executor import PipelineExecutor
 from ghe_backup.edge.invokeconfig import PipelineConfig
 from ghe_backup.errors import ExitCode, GheBackupError, UsageError
 from ghe_backup.plumbing import logredact
+from ghe_backup.plumbing.memo import Kept
 from ghe_backup.plumbing.redact import secret_kind, shown
 from ghe_backup.plumbing.textfile import display_path
 
@@ -75,7 +76,7 @@ class _OneParseContext(ParserContext):
 
 
 #: collection id -> (the collection, what its contexts were made from, the contexts)
-_MADE: dict[int, tuple[Any, tuple[Any, ...], _TaskContexts]] = {}
+_MADE: Kept[int, tuple[Any, tuple[Any, ...], _TaskContexts]] = Kept(8)
 
 
 def _task_contexts(collection: Any, ignore_unknown_help: bool | None) -> _TaskContexts:
@@ -85,13 +86,8 @@ def _task_contexts(collection: Any, ignore_unknown_help: bool | None) -> _TaskCo
     )
     found = _MADE.get(id(collection))
     if found is None or found[0] is not collection or found[1] != made_from:
-        if len(_MADE) >= 8:
-            _MADE.clear()
-        found = _MADE[id(collection)] = (
-            collection,
-            made_from,
-            _TaskContexts(collection.to_contexts(ignore_unknown_help=ignore_unknown_help)),
-        )
+        contexts = _TaskContexts(collection.to_contexts(ignore_unknown_help=ignore_unknown_help))
+        found = _MADE.keep(id(collection), (collection, made_from, contexts))
     return found[2]
 
 

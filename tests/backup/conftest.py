@@ -223,6 +223,31 @@ def aws_env(moto_server, monkeypatch) -> dict[str, str]:
     return env
 
 
+@pytest.fixture
+def state_table(aws_env):
+    """A fresh state table on the moto server, as the sandbox and docs/operations.md create it (the
+    program never creates it)."""
+    import boto3
+
+    from ghe_backup.sandbox.aws import state_table_definition
+
+    client = boto3.client("dynamodb", region_name="eu-central-1")
+    name = f"ghe-backup-state-{time.monotonic_ns()}"
+    client.create_table(**state_table_definition(name))
+    yield name
+    client.delete_table(TableName=name)
+
+
+def backup_status(table: str) -> dict:
+    """The backup's status record in the state table, each attribute's plain value."""
+    import boto3
+
+    found = boto3.client("dynamodb", region_name="eu-central-1").get_item(
+        TableName=table, Key={"pk": {"S": "backup"}, "sk": {"S": "status"}}
+    )
+    return {key: next(iter(value.values())) for key, value in found.get("Item", {}).items()}
+
+
 # --- a strict parser for the Prometheus text format (0.0.4) ------------------------------
 
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")

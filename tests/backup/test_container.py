@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, free_port, host_key_line, parse_prometheus
+from conftest import REPO_ROOT, backup_status, free_port, host_key_line, parse_prometheus
 
 from ghe_backup.delivery.image.build import build_image
 from ghe_backup.plumbing import engine as docker_engine
@@ -358,29 +358,11 @@ def _shipped_shutdown_grace() -> str:
 
 
 def test_on_taupages_stop_timeout_the_run_s_end_is_recorded_before_dockers_kill(
-    client, image, containers, volume, key, aws_env
+    client, image, containers, volume, key, aws_env, state_table
 ):
     # Taupage stops the container with Docker's default 10 s stop timeout. With the shipped base's
     # SHUTDOWN_GRACE and a clean-up that takes longer than it, the program must still kill
     # backup-utils, record the run's end (state file and the account's table) and exit 0 itself.
-    import boto3
-
-    dynamodb = boto3.client("dynamodb", region_name="eu-central-1")
-    table = f"ghe-backup-state-{time.monotonic_ns()}"
-    dynamodb.create_table(
-        TableName=table,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-    )
-
-    def item() -> dict:
-        found = dynamodb.get_item(TableName=table, Key={"pk": {"S": "backup"}, "sk": {"S": "status"}})
-        return {k: next(iter(v.values())) for k, v in found.get("Item", {}).items()}
-
     due = (datetime.now(UTC) + timedelta(seconds=4)).replace(microsecond=0)
     container = _create(
         client,
@@ -395,7 +377,7 @@ def test_on_taupages_stop_timeout_the_run_s_end_is_recorded_before_dockers_kill(
             SHUTDOWN_GRACE=_shipped_shutdown_grace(),
             GHE_STANDIN_SLEEP="600",
             GHE_STANDIN_CLEANUP_SECONDS="30",
-            STATE_TABLE=table,
+            STATE_TABLE=state_table,
             KMS_REGION="eu-central-1",
             AWS_ENDPOINT_URL=aws_env["AWS_ENDPOINT_URL"],
             AWS_ACCESS_KEY_ID="testing",
@@ -404,7 +386,7 @@ def test_on_taupages_stop_timeout_the_run_s_end_is_recorded_before_dockers_kill(
     )
     assert client.inspect_container(container)["Config"].get("StopTimeout") is None
     client.start(container)
-    _wait_for(lambda: item().get("running") is True, 30, "the run's start in the state table")
+    _wait_for(lambda: backup_status(state_table).get("running") is True, 30, "the run's start in the state table")
     stopping = time.monotonic()
     client.stop(container)  # no timeout given: the container's own, Docker's default 10 s
     elapsed = time.monotonic() - stopping
@@ -416,7 +398,7 @@ def test_on_taupages_stop_timeout_the_run_s_end_is_recorded_before_dockers_kill(
     print(f"docker stop on Taupage's timeout: exit 0 after {elapsed:.1f}s, shutdown {stopped[0]['shutdown_seconds']}s")
     ghe_data = volume / "ghe-production-data"
     assert json.loads((ghe_data / ".ghe-backup-state.json").read_text())["last_run"]["result"] == "terminated"
-    recorded = item()
+    recorded = backup_status(state_table)
     assert recorded["running"] is False and recorded["last_result"] == "terminated", recorded
 
 

@@ -10,7 +10,7 @@ import time
 from dataclasses import replace
 
 import pytest
-from conftest import events
+from conftest import backup_status, events
 
 from ghe_backup.backup.backup_config import write_backup_config
 from ghe_backup.backup.entrypoint import record_startup
@@ -26,29 +26,6 @@ def _dynamodb():
     import boto3
 
     return boto3.client("dynamodb", region_name="eu-central-1")
-
-
-@pytest.fixture
-def table(aws_env):
-    """The pipeline's table (the program never creates it), fresh for each test."""
-    client = _dynamodb()
-    name = f"{TABLE}-{time.monotonic_ns()}"
-    client.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-    )
-    yield name
-    client.delete_table(TableName=name)
-
-
-def _item(name: str) -> dict:
-    item = _dynamodb().get_item(TableName=name, Key={"pk": {"S": "backup"}, "sk": {"S": "status"}}).get("Item", {})
-    return {key: next(iter(value.values())) for key, value in item.items()}
 
 
 def _runner(settings, name: str, monkeypatch, tmp_path):
@@ -68,14 +45,14 @@ def _wait_for(predicate, timeout=10.0):
 
 
 @pytest.mark.integration
-def test_a_run_is_recorded_at_its_start_and_end(settings, table, monkeypatch, tmp_path):
+def test_a_run_is_recorded_at_its_start_and_end(settings, state_table, monkeypatch, tmp_path):
     import threading
 
-    runner, state = _runner(settings, table, monkeypatch, tmp_path)
+    runner, state = _runner(settings, state_table, monkeypatch, tmp_path)
     assert runner.run_once().result == "success"
     assert state.flush(10)
     first = newest_complete(settings.data_dir)
-    item = _item(table)
+    item = backup_status(state_table)
     assert item["pk"] == "backup" and item["sk"] == "status"
     assert item["running"] is False and item["last_result"] == "succeeded"
     assert ISO.match(item["run_started"]) and ISO.match(item["run_ended"]) and ISO.match(item["updated"])
@@ -89,14 +66,14 @@ def test_a_run_is_recorded_at_its_start_and_end(settings, table, monkeypatch, tm
     time.sleep(1.05)  # a new snapshot name (one per second)
     thread = threading.Thread(target=runner.run_once)
     thread.start()
-    _wait_for(lambda: _item(table).get("running") is True)
-    running = _item(table)
+    _wait_for(lambda: backup_status(state_table).get("running") is True)
+    running = backup_status(state_table)
     assert "run_ended" not in running and running["run_started"] >= item["run_ended"]
     assert running["last_good_snapshot"] == item["last_good_snapshot"]  # the last good one is still known
     runner.stop(grace=10)
     thread.join(10)
     assert state.flush(10)
-    ended = _item(table)
+    ended = backup_status(state_table)
     assert (
         ended["running"] is False
         and ended["last_result"] == "terminated"
@@ -105,8 +82,8 @@ def test_a_run_is_recorded_at_its_start_and_end(settings, table, monkeypatch, tm
 
 
 @pytest.mark.integration
-def test_a_run_killed_with_its_container_is_closed_at_the_next_start(settings, table, monkeypatch, tmp_path):
-    runner, state = _runner(settings, table, monkeypatch, tmp_path)
+def test_a_run_killed_with_its_container_is_closed_at_the_next_start(settings, state_table, monkeypatch, tmp_path):
+    runner, state = _runner(settings, state_table, monkeypatch, tmp_path)
     assert runner.run_once().result == "success"
     assert state.flush(10)  # the run's own end is written before the killed container's record replaces it
     stale = {
@@ -116,16 +93,19 @@ def test_a_run_killed_with_its_container_is_closed_at_the_next_start(settings, t
         "run_started": {"S": "2026-11-27T06:00:00Z"},
         "last_result": {"S": "succeeded"},
     }
-    _dynamodb().put_item(TableName=table, Item=stale)  # what a SIGKILLed container leaves
+    _dynamodb().put_item(TableName=state_table, Item=stale)  # what a SIGKILLed container leaves
     record_startup(runner.settings, state)
     assert state.flush(10)
-    item = _item(table)
+    item = backup_status(state_table)
     assert item["running"] is False and item["last_result"] == "terminated" and ISO.match(item["run_ended"])
     assert item["last_good_snapshot"] == iso(newest_complete(settings.data_dir).taken_at.timestamp())
-    before = _item(table)
+    before = backup_status(state_table)
     record_startup(runner.settings, state)  # nothing running: nothing to close, the last good refreshed
     assert state.flush(10)
-    assert _item(table)["last_result"] == "terminated" and _item(table)["run_ended"] == before["run_ended"]
+    assert (
+        backup_status(state_table)["last_result"] == "terminated"
+        and backup_status(state_table)["run_ended"] == before["run_ended"]
+    )
 
 
 @pytest.mark.integration

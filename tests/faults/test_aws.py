@@ -15,24 +15,21 @@ import time
 import pytest
 
 from ghe_backup.errors import ExitCode
-from support.faults import BUDGET, DEADLINE, FaultBox, Outcome, one_error_line, scenario
+from support.faults import (
+    BUDGET,
+    DEADLINE,
+    FaultBox,
+    Outcome,
+    deploy_again,
+    look,
+    one_error_line,
+    replace_version,
+    scenario,
+)
 
 pytestmark = pytest.mark.integration
 
 AWS = "aws"
-
-
-def replace_version(box: FaultBox, pause: str, fault) -> Outcome:
-    """staging runs "old1"; a deploy of "new2" pauses at ``pause``; ``fault(run)``; the deploy goes on."""
-    old = box.running("staging", "old1")
-    volume = box.volume("staging")
-    box.record_push("staging", "new2")
-    run = box.deploy("staging", pause=pause)
-    run.wait_for(f"^PAUSED {pause}$")
-    fault(run)
-    outcome = run.finish(DEADLINE + 60)
-    outcome.after.update(old=old, volume_before=volume)
-    return outcome
 
 
 def killed(box: FaultBox, pause: str) -> Outcome:
@@ -135,12 +132,10 @@ def aws_hung_while_waiting_for_the_new_stack(box: FaultBox) -> Outcome:
 
     outcome = replace_version(box, "after:create", fault)
     box.cont(AWS)
-    outcome.after.update(stacks=box.stacks("staging"), volume=box.volume("staging"), lock=box.lock_held("staging"))
+    look(box, outcome, history=False)
     # what the line says to run: the lock first (it could not be released), then a deploy recovers
     outcome.after["release"] = box.inv("lock.release", "--account=staging", "--sandbox", "--force")
-    following = box.deploy("staging").finish(180)
-    outcome.after.update(following=following, stacks_after_following=box.stacks("staging"))
-    return outcome
+    return deploy_again(box, outcome)
 
 
 @pytest.mark.fault("aws_hung_while_waiting_for_the_new_stack")
@@ -176,9 +171,7 @@ def stopped_a_while(box: FaultBox, pause: str) -> Outcome:
         time.sleep(15)
         box.cont(AWS)
 
-    outcome = replace_version(box, pause, fault)
-    outcome.after.update(stacks=box.stacks("staging"), volume=box.volume("staging"), lock=box.lock_held("staging"))
-    return outcome
+    return look(box, replace_version(box, pause, fault), history=False)
 
 
 @scenario("aws-pauses", seconds=65)
@@ -204,4 +197,4 @@ def test_aws_stopped_a_while_within_the_budget_the_deploy_goes_on(faults, case):
     assert 15 <= outcome.seconds < BUDGET
     [(name, status)] = outcome.after["stacks"].items()
     assert name.startswith("ghe-backup-new2") and status == "CREATE_COMPLETE"
-    assert outcome.after["volume"] == outcome.after["volume_before"] and not outcome.after["lock"]
+    assert outcome.after["volume"] == outcome.after["volume_before"] and not outcome.after["lock_held"]

@@ -10,36 +10,26 @@ every case, and the account's deploy lock is free again.
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
 from ghe_backup.errors import ExitCode
-from support.faults import BUDGET, DEADLINE, FaultBox, Outcome, one_error_line, scenario
+from support.faults import (
+    BUDGET,
+    DEADLINE,
+    FaultBox,
+    Outcome,
+    deploy_again,
+    look,
+    one_error_line,
+    replace_version,
+    scenario,
+    settle,
+)
 
 pytestmark = pytest.mark.integration
 
 AGENT = "lizzy-staging"
-
-
-def replace_version(box: FaultBox, pause: str, fault) -> tuple[str, Outcome]:
-    """staging runs a version ("old1"); a deploy of "new2" is paused at ``pause``, ``fault(run)`` is done,
-    the deploy goes on. The old stack's name, and the outcome (with the stacks and the volume after)."""
-    old = box.running("staging", "old1")
-    volume = box.volume("staging")
-    box.record_push("staging", "new2")
-    run = box.deploy("staging", pause=pause)
-    run.wait_for(f"^PAUSED {pause}$")
-    fault(run)
-    outcome = run.finish(DEADLINE + 60)
-    outcome.after.update(old=old, volume_before=volume)
-    return old, outcome
-
-
-def look(box: FaultBox, outcome: Outcome) -> Outcome:
-    outcome.after.update(stacks=box.stacks("staging"), volume=box.volume("staging"), lock_held=box.lock_held("staging"))
-    outcome.after["history"] = box.history("staging")[-1]
-    return outcome
 
 
 # -- back within the deploy's budget: the new version is deployed ------------------------------
@@ -53,7 +43,7 @@ def lizzy_killed_after_the_delete_back_within_the_budget(box: FaultBox) -> Outco
         run.wait_for(r"creating ghe-backup-new2\w*: Lizzy at \S+ unreachable: .*; trying again in 10s")
         box.up()  # the agent again
 
-    _, outcome = replace_version(box, "after:delete", fault)
+    outcome = replace_version(box, "after:delete", fault)
     return look(box, outcome)
 
 
@@ -77,7 +67,7 @@ def lizzy_killed_before_the_delete(box: FaultBox) -> Outcome:
         box.kill(AGENT)
         run.resume()
 
-    _, outcome = replace_version(box, "before:delete", fault)
+    outcome = replace_version(box, "before:delete", fault)
     look(box, outcome)
     box.up()
     return outcome
@@ -113,7 +103,7 @@ def lizzy_killed_while_the_stack_settles(box: FaultBox) -> Outcome:
         box.kill(AGENT)
         run.resume()
 
-    _, outcome = replace_version(box, "after:create", fault)
+    outcome = replace_version(box, "after:create", fault)
     look(box, outcome)
     box.up()
     return outcome
@@ -139,20 +129,11 @@ def lizzy_hung_before_the_delete(box: FaultBox) -> Outcome:
         box.stop(AGENT)
         run.resume()
 
-    _, outcome = replace_version(box, "before:delete", fault)
+    outcome = replace_version(box, "before:delete", fault)
     look(box, outcome)
     box.cont(AGENT)  # it now does what it had taken: the delete goes through late
-    settled, deadline = None, time.monotonic() + 60
-    while time.monotonic() < deadline:
-        now = box.stacks("staging")
-        if now == settled and not any(s.endswith("_IN_PROGRESS") for s in now.values()):
-            break
-        settled = now
-        time.sleep(3)
-    outcome.after["stacks_later"] = box.stacks("staging")
-    following = box.deploy("staging").finish(180)  # what the line says to run
-    outcome.after.update(following=following, stacks_after_following=box.stacks("staging"))
-    return outcome
+    outcome.after["stacks_later"] = settle(box, lambda now: not any(s.endswith("_IN_PROGRESS") for s in now.values()))
+    return deploy_again(box, outcome)
 
 
 @pytest.mark.fault("lizzy_hung_before_the_delete")
@@ -188,7 +169,7 @@ def lizzy_killed_after_the_delete_back_for_the_restore(box: FaultBox) -> Outcome
         run.wait_for(r"; restoring the previous version$", timeout=BUDGET + 60)
         box.up()
 
-    _, outcome = replace_version(box, "after:delete", fault)
+    outcome = replace_version(box, "after:delete", fault)
     return look(box, outcome)
 
 
@@ -285,19 +266,11 @@ def lizzy_hung_after_the_delete(box: FaultBox) -> Outcome:
         box.stop(AGENT)
         run.resume()
 
-    _, outcome = replace_version(box, "after:delete", fault)
+    outcome = replace_version(box, "after:delete", fault)
     box.cont(AGENT)  # it now answers what it had taken: the creates may go through late
-    settled, deadline = None, time.monotonic() + 60
-    while time.monotonic() < deadline:
-        now = box.stacks("staging")
-        if now == settled and all(s.endswith("_COMPLETE") for s in now.values()):
-            break
-        settled = now
-        time.sleep(3)
+    settle(box, lambda now: all(s.endswith("_COMPLETE") for s in now.values()))
     look(box, outcome)
-    following = box.deploy("staging").finish(180)
-    outcome.after.update(following=following, stacks_after_following=box.stacks("staging"))
-    return outcome
+    return deploy_again(box, outcome)
 
 
 @pytest.mark.fault("lizzy_hung_after_the_delete")

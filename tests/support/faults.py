@@ -548,6 +548,50 @@ class Runner:
                 print(f"  {name}: {type(result).__name__}: {result}", file=sys.stderr)
 
 
+# -- the scenarios' common shape: staging replaced, a fault on the way ---------------------------
+
+
+def replace_version(box: FaultBox, pause: str, fault: Callable[[Run], None]) -> Outcome:
+    """staging runs a version ("old1"); a deploy of "new2" pauses at ``pause``, ``fault(run)`` is done,
+    the deploy goes on. The outcome knows the old stack (``old``) and the volume before."""
+    old = box.running("staging", "old1")
+    volume = box.volume("staging")
+    box.record_push("staging", "new2")
+    run = box.deploy("staging", pause=pause)
+    run.wait_for(f"^PAUSED {pause}$")
+    fault(run)
+    outcome = run.finish(DEADLINE + 60)
+    outcome.after.update(old=old, volume_before=volume)
+    return outcome
+
+
+def look(box: FaultBox, outcome: Outcome, *, history: bool = True) -> Outcome:
+    """What staging has after the run: stacks, volume, whether its lock is held (and its last history entry)."""
+    outcome.after.update(stacks=box.stacks("staging"), volume=box.volume("staging"), lock_held=box.lock_held("staging"))
+    if history:
+        outcome.after["history"] = box.history("staging")[-1]
+    return outcome
+
+
+def settle(box: FaultBox, done: Callable[[dict[str, str]], bool], seconds: float = 60) -> dict[str, str]:
+    """staging's stacks once two looks 3 s apart agree and ``done`` says so (or after ``seconds``)."""
+    settled, deadline = None, time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        now = box.stacks("staging")
+        if now == settled and done(now):
+            break
+        settled = now
+        time.sleep(3)
+    return box.stacks("staging")
+
+
+def deploy_again(box: FaultBox, outcome: Outcome) -> Outcome:
+    """What the error line says to run: another deploy of staging, and the stacks after it."""
+    following = box.deploy("staging").finish(180)
+    outcome.after.update(following=following, stacks_after_following=box.stacks("staging"))
+    return outcome
+
+
 # -- what every fault must look like ------------------------------------------------------------
 
 

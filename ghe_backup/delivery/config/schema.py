@@ -14,6 +14,7 @@ import jsonschema
 from ghe_backup.delivery.config.merge import logical_path
 from ghe_backup.delivery.config.yamlfile import YamlDocument, display_path
 from ghe_backup.errors import ConfigError
+from ghe_backup.plumbing.memo import Kept
 from ghe_backup.plumbing.redact import secret_kind, shown
 
 _STR = {"type": "string"}
@@ -171,9 +172,7 @@ def validate_document(doc: YamlDocument, schema: dict[str, Any] = CONFIG_FILE) -
         return
     errors = list(jsonschema.Draft7Validator(schema).iter_errors(doc.data))
     if not errors:
-        if len(_VALID) >= 256:
-            _VALID.clear()
-        _VALID[key] = schema
+        _VALID.keep(key, schema)
         return
     first = min(errors, key=lambda e: (_line(doc, e), len(e.absolute_path)))
     raise describe(doc, first)
@@ -181,7 +180,7 @@ def validate_document(doc: YamlDocument, schema: dict[str, Any] = CONFIG_FILE) -
 
 #: Documents found valid in this process, by schema and value (a run validates the same files more
 #: than once; the tests validate the same fixture files hundreds of times). Only passes are kept.
-_VALID: dict[tuple[int, str], dict[str, Any]] = {}
+_VALID: Kept[tuple[int, str], dict[str, Any]] = Kept(256)
 
 
 def _line(doc: YamlDocument, error: jsonschema.ValidationError) -> int:

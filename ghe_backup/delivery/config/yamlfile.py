@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from ghe_backup.errors import ConfigError
+from ghe_backup.plumbing.memo import Kept
 from ghe_backup.plumbing.textfile import display_path, read_text
 
 __all__ = ["MAX_DEPTH", "MAX_NODES", "YamlDocument", "display_path", "load_yaml", "parse_yaml"]
@@ -84,8 +85,7 @@ def load_yaml(path: Path, *, number_keys_under: Iterable[str] = ()) -> YamlDocum
 #: Documents parsed in this process, by text (a run reads the same files more than once, and the
 #: tests read the same fixture files hundreds of times). Only good documents are kept; each caller
 #: gets its own copy.
-_PARSED: dict[tuple[str, frozenset[str]], tuple[Any, dict[KeyPath, int]]] = {}
-_PARSED_MAX = 256
+_PARSED: Kept[tuple[str, frozenset[str]], tuple[Any, dict[KeyPath, int]]] = Kept(256)
 
 
 def parse_yaml(text: str, path: Path, *, number_keys_under: Iterable[str] = ()) -> YamlDocument:
@@ -93,9 +93,7 @@ def parse_yaml(text: str, path: Path, *, number_keys_under: Iterable[str] = ()) 
     found = _PARSED.get(key)
     if found is None:
         document = _parse_yaml(text, path, key[1])
-        if len(_PARSED) >= _PARSED_MAX:
-            _PARSED.clear()
-        found = _PARSED[key] = (_copy(document.data), document.lines)
+        found = _PARSED.keep(key, (_copy(document.data), document.lines))
     return YamlDocument(path=path, data=_copy(found[0]), lines=dict(found[1]))
 
 

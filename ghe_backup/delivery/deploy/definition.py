@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from ghe_backup.errors import GheBackupError
+from ghe_backup.plumbing.memo import Kept
 
 DEFINITIONS = "definitions"
 PK = "definition"
@@ -37,17 +38,10 @@ def dump(definition: dict[str, Any]) -> str:
     """The definition as senza reads it. PyYAML's emitter is pure Python (about 2 ms a definition)
     and a deploy writes the same one several times (plan, create, record), so texts are kept by the
     value's repr (which tells 1, "1", 1.0 and True apart, and keeps the order of keys)."""
-    key = repr(definition)
-    text = _DUMPED.get(key)
-    if text is None:
-        text = yaml.safe_dump(definition, sort_keys=False, default_flow_style=False)
-        if len(_DUMPED) >= 64:
-            _DUMPED.clear()
-        _DUMPED[key] = text
-    return text
+    return _DUMPED.made(repr(definition), lambda: yaml.safe_dump(definition, sort_keys=False, default_flow_style=False))
 
 
-_DUMPED: dict[str, str] = {}
+_DUMPED: Kept[str, str] = Kept(64)
 
 
 def definition_hash(definition: dict[str, Any]) -> str:

@@ -239,11 +239,12 @@ def test_a_document_found_valid_is_not_validated_again_and_a_changed_one_is(conf
     import jsonschema
 
     from ghe_backup.delivery.config import schema
+    from ghe_backup.plumbing.memo import Kept
 
     checked = []
     validator = jsonschema.Draft7Validator
     monkeypatch.setattr(schema.jsonschema, "Draft7Validator", lambda s: checked.append(s) or validator(s))
-    monkeypatch.setattr(schema, "_VALID", {})
+    monkeypatch.setattr(schema, "_VALID", Kept(256))
     load_accounts(config_tree)
     first = len(checked)
     load_accounts(config_tree)
