@@ -218,9 +218,11 @@ def _beats_then_ends(runner, client, state, tmp_path):
     outcome = {}
     thread = threading.Thread(target=lambda: outcome.setdefault("run", runner.run_once()))
     thread.start()
-    _wait_for(lambda: [_kind(r) for r in client.requests].count("heartbeat") >= 3)
-    assert (tmp_path / "record").exists() and thread.is_alive()  # beats while backup-utils runs
-    (tmp_path / "done").touch()  # backup-utils (the stand-in) may finish now
+    try:
+        _wait_for(lambda: [_kind(r) for r in client.requests].count("heartbeat") >= 3)
+        assert (tmp_path / "record").exists() and thread.is_alive()  # beats while backup-utils runs
+    finally:
+        (tmp_path / "done").touch()  # backup-utils (the stand-in) may finish now, whatever happened
     thread.join(30)
     assert state.flush(5)
     return outcome["run"]
